@@ -1,0 +1,1 @@
+"""Accounts: users at a node of the region tree, roles, jurisdiction scope, login."""

@@ -1,0 +1,61 @@
+"""Login for API clients: bearer tokens; and who am I."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Response
+
+from gridgov.accounts import service
+from gridgov.core import clock
+from gridgov.core.errors import Unauthorized
+from gridgov.geo.schemas import MeOut, RegionBriefOut, TokenOut
+from gridgov.geo.service import region_path
+from gridgov.web.deps import CurrentUser, SessionDep, SettingsDep
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+@router.post("/auth/token", response_model=TokenOut, summary="用户名密码换取 Bearer 令牌")
+def issue_token(
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> TokenOut:
+    now = clock.now()
+    try:
+        user = service.authenticate(
+            session,
+            username=username,
+            password=password,
+            now=now,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(minutes=settings.lockout_minutes),
+        )
+    except Unauthorized:
+        session.commit()  # keep the failure count for the lockout, then answer 401
+        raise
+    token, row = service.issue_token(
+        session,
+        user=user,
+        kind=service.TOKEN_API,
+        now=now,
+        lifetime=timedelta(hours=settings.token_hours),
+    )
+    return TokenOut(access_token=token, expires_at=row.expires_at.isoformat())
+
+
+@router.get("/me", response_model=MeOut, summary="当前用户")
+def me(user: CurrentUser, session: SessionDep) -> MeOut:
+    return MeOut(
+        username=user.username,
+        display_name=user.display_name,
+        region_code=user.region_code,
+        roles=user.roles,
+        path=[RegionBriefOut(**p.as_dict()) for p in region_path(session, user.region_code)],
+    )
+
+
+__all__ = ["Response", "router"]

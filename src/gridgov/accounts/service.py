@@ -1,0 +1,136 @@
+"""Account use cases: create users, log in with lockout, issue and check tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from gridgov.accounts.models import AuthToken, User, UserRole
+from gridgov.accounts.rules import USERNAME_RE, password_problem, role_level_problem
+from gridgov.accounts.security import hash_password, new_token, token_digest, verify_password
+from gridgov.core.errors import Conflict, Rejected, Unauthorized
+from gridgov.geo.models import Region
+
+TOKEN_API = "api"
+TOKEN_SESSION = "session"
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    region_code: str,
+    roles: list[str],
+    display_name: str = "",
+    now: datetime,
+    check_password: bool = True,
+) -> User:
+    if not USERNAME_RE.match(username):
+        raise Rejected(f"用户名 {username!r} 无效: 3–64 位字母、数字、下划线、点或连字符")
+    if check_password and (problem := password_problem(password, username)):
+        raise Rejected(f"用户 {username} 的密码不符合要求: {problem}")
+    region = session.get(Region, region_code)
+    if region is None:
+        raise Rejected(f"用户 {username} 的所属区域 {region_code} 不存在; 请先初始化区划 (gridgov init)")
+    if not roles:
+        raise Rejected(f"用户 {username} 至少需要一个角色")
+    for role in roles:
+        if problem := role_level_problem(role, region.level):
+            raise Rejected(f"用户 {username}: {problem}")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"用户名 {username} 已存在")
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        region_code=region_code,
+        is_active=True,
+        failed_logins=0,
+        created_at=now,
+        role_rows=[UserRole(role=r) for r in sorted(set(roles))],
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    now: datetime,
+    max_failures: int,
+    lockout: timedelta,
+) -> User:
+    """Check a password; lock the account after `max_failures` wrong ones in a row."""
+    user = session.scalar(select(User).where(User.username == username))
+    bad = Unauthorized("用户名或密码错误", code="bad_credentials")
+    if user is None:
+        verify_password(None, password)
+        raise bad
+    if user.locked_until is not None and user.locked_until > now:
+        raise Unauthorized(
+            f"账号已因连续登录失败被锁定, 请于 {user.locked_until.strftime('%H:%M')} (UTC) 后再试",
+            code="locked",
+        )
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= max_failures:
+            user.locked_until = now + lockout
+            user.failed_logins = 0
+        session.flush()
+        raise bad
+    if not user.is_active:
+        raise Unauthorized("账号已停用", code="inactive")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    session.flush()
+    return user
+
+
+def issue_token(
+    session: Session, *, user: User, kind: str, now: datetime, lifetime: timedelta
+) -> tuple[str, AuthToken]:
+    token, digest = new_token()
+    row = AuthToken(
+        token_hash=digest,
+        user_id=user.id,
+        kind=kind,
+        created_at=now,
+        expires_at=now + lifetime,
+        last_used_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def user_for_token(
+    session: Session, *, token: str, now: datetime, idle: timedelta | None = None
+) -> User | None:
+    """The active user a token belongs to, or None if unknown, expired or idle too long."""
+    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_digest(token)))
+    if row is None or row.expires_at <= now:
+        return None
+    if idle is not None and row.kind == TOKEN_SESSION and row.last_used_at + idle <= now:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    # Only touch the row once a minute, to keep page loads from writing on every request.
+    if now - row.last_used_at > timedelta(minutes=1):
+        row.last_used_at = now
+    return user
+
+
+def revoke_token(session: Session, *, token: str) -> None:
+    session.execute(delete(AuthToken).where(AuthToken.token_hash == token_digest(token)))
+
+
+def get_user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))

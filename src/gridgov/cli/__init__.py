@@ -1,0 +1,1 @@
+"""Command line: Typer root and one module per command group."""

@@ -1,0 +1,160 @@
+"""`gridgov` command: init, demo, serve, grids, locate, users."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gridgov.cli import grids as grids_cli
+from gridgov.cli import users as users_cli
+from gridgov.cli.common import console, fail, progress_bar, settings, unit_of_work
+from gridgov.core import clock
+from gridgov.core.errors import DomainError
+
+app = typer.Typer(
+    help="gridgov 网格化基层社会治理平台 (所有命令读取 GRIDGOV_DATABASE_URL)",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(grids_cli.app, name="grids", help="网格: 生成、导入、校验、导出")
+app.add_typer(users_cli.app, name="users", help="账号管理")
+
+
+def init_tree(divisions_file: Path | None) -> dict[int, int]:
+    from gridgov.geo import service as geo
+    from gridgov.geo.divisions import DivisionError, load_divisions
+
+    try:
+        divisions = load_divisions(divisions_file or settings().divisions_file)
+    except (DivisionError, OSError) as exc:
+        fail(str(exc))
+    with unit_of_work() as session:
+        geo.load_division_tree(session, divisions, now=clock.now())
+        return geo.counts_by_level(session)
+
+
+def print_counts(counts: dict[int, int]) -> None:
+    from gridgov.geo.divisions import LEVEL_NAMES
+
+    table = Table(title="区划层级")
+    table.add_column("层级")
+    table.add_column("数量", justify="right")
+    for level in sorted(LEVEL_NAMES):
+        table.add_row(LEVEL_NAMES[level], f"{counts.get(level, 0):,}")
+    console.print(table)
+
+
+@app.command()
+def init(
+    divisions: Annotated[
+        Path | None, typer.Option(help="区划代码表 CSV (code,name,level,parent_code); 默认宁波 2023")
+    ] = None,
+) -> None:
+    """建库 (迁移到最新结构) 并载入区划代码树。可重复执行。"""
+    counts = init_tree(divisions)
+    console.print(f"[green]数据库已就绪:[/] {settings().database_url}")
+    print_counts(counts)
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="建好后启动服务")] = True,
+    reset: Annotated[bool, typer.Option(help="重新生成网格几何, 即使已经存在")] = False,
+    seed: Annotated[int, typer.Option(help="生成网格的随机种子")] = 2023,
+    host: Annotated[str | None, typer.Option(help="监听地址")] = None,
+    port: Annotated[int | None, typer.Option(help="端口")] = None,
+) -> None:
+    """构建演示城市 (宁波真实区划 + 生成的乡镇/村社区/网格边界 + 各级演示账号)。"""
+    from gridgov.demo.build import create_demo_accounts, generate_geometry, store_generated
+    from gridgov.geo.divisions import GRID, load_divisions
+
+    counts = init_tree(None)
+    if reset or counts.get(GRID, 0) == 0:
+        with progress_bar() as progress:
+            city = generate_geometry(load_divisions(), seed=seed, progress=progress)
+        with unit_of_work() as session:
+            store_generated(session, city, now=clock.now())
+        counts = init_tree(None)
+    with unit_of_work() as session:
+        try:
+            accounts = create_demo_accounts(session, now=clock.now())
+        except DomainError as exc:
+            fail(exc.msg)
+    print_counts(counts)
+    table = Table(title="演示账号 (密码相同)")
+    for col in ("用户名", "角色", "所属单位", "代码", "密码"):
+        table.add_column(col)
+    for acc in accounts:
+        table.add_row(acc.username, acc.role_label, acc.region_name, acc.region_code, acc.password)
+    console.print(table)
+    if serve_after:
+        serve(host=host, port=port)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="监听地址 (默认 GRIDGOV_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="端口 (默认 GRIDGOV_PORT)")] = None,
+) -> None:
+    """启动 Web 服务。"""
+    import uvicorn
+
+    from gridgov.app import create_app
+    from gridgov.db.engine import make_engine
+    from gridgov.db.migrate import upgrade
+
+    cfg = settings()
+    engine = make_engine(cfg.database_url)
+    upgrade(engine)
+    h, p = host or cfg.host, port or cfg.port
+    console.print(f"[bold green]gridgov 已启动:[/] http://{h}:{p}/  (接口文档 http://{h}:{p}/docs)")
+    uvicorn.run(create_app(cfg, engine=engine), host=h, port=p, log_level=cfg.log_level)
+
+
+@app.command()
+def locate(
+    lon: Annotated[float, typer.Argument(help="经度")],
+    lat: Annotated[float, typer.Argument(help="纬度")],
+    crs: Annotated[str, typer.Option(help="输入坐标系: wgs84 | gcj02 | bd09")] = "wgs84",
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+) -> None:
+    """把一个坐标定位到网格及其全部上级区域。"""
+    from gridgov.geo import service as geo
+    from gridgov.geo.coords import CRS
+
+    if crs not in {c.value for c in CRS}:
+        fail(f"--crs {crs!r} 无效; 可选 wgs84、gcj02、bd09")
+    with unit_of_work() as session:
+        try:
+            res = geo.locate(session, lon, lat, crs=crs)
+        except DomainError as exc:
+            fail(exc.msg)
+    if as_json:
+        out = {
+            "lon": res.lon,
+            "lat": res.lat,
+            "inside": res.inside,
+            "grid": res.grid.as_dict() if res.grid else None,
+            "path": [p.as_dict() for p in res.path],
+        }
+        if not res.inside:
+            out["message"] = "不在管辖范围内"
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        if not res.inside:
+            raise typer.Exit(3)
+        return
+    if not res.inside:
+        fail(f"坐标 ({res.lon:.6f}, {res.lat:.6f}) 不在管辖范围内 (不属于任何网格)", code=3)
+    console.print(" › ".join(f"{p.name}[dim]({p.code})[/]" for p in res.path))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Settings: one object read from GRIDGOV_* environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_PATH = Path("var") / "gridgov.db"
+
+
+class Settings(BaseSettings):
+    """Every setting has a safe default so `gridgov demo` runs with none set."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDGOV_", env_file=None, extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DB_PATH}",
+        description="SQLAlchemy URL: sqlite:///path (default var/gridgov.db) or "
+        "postgresql+psycopg://user@host/db",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `gridgov serve` binds to")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `gridgov serve` listens on")
+    tile_url: str = Field(
+        default="",
+        description="Leaflet tile-layer URL template for the map background; empty = none "
+        "(works on a closed network)",
+    )
+    tile_attribution: str = Field(default="", description="Attribution shown for the tile layer")
+    session_hours: float = Field(default=8.0, gt=0, description="Lifetime of a page login")
+    token_hours: float = Field(default=12.0, gt=0, description="Lifetime of an API bearer token")
+    idle_minutes: float = Field(
+        default=30.0, gt=0, description="A page session unused this long expires (GB/T 22239)"
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins in a row before the account is locked"
+    )
+    lockout_minutes: float = Field(default=15.0, gt=0, description="How long a lockout lasts")
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie only over HTTPS (set true behind TLS)"
+    )
+    divisions_file: Path | None = Field(
+        default=None,
+        description="Division code list (CSV code,name,level,parent_code); empty = shipped Ningbo 2023",
+    )
+    log_level: str = Field(default="info", description="Server log level")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError(
+                "GRIDGOV_DATABASE_URL 只支持 sqlite:///路径 或 postgresql+psycopg://用户@主机/库名"
+            )
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we install; plain postgresql:// would look for psycopg2.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+
+def get_settings() -> Settings:
+    return Settings()

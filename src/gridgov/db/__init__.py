@@ -1,0 +1,1 @@
+"""Storage: engine, sessions, portable types and the one Alembic migration tree."""

@@ -1,0 +1,7 @@
+"""Import every domain's models so Base.metadata is complete (for Alembic and the sync test)."""
+
+from gridgov.accounts import models as accounts_models
+from gridgov.db.base import Base
+from gridgov.geo import models as geo_models
+
+__all__ = ["Base", "accounts_models", "geo_models"]

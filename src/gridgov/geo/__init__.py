@@ -1,0 +1,1 @@
+"""Geography: the region tree, grids, locate index and coordinate systems."""

@@ -1,0 +1,1 @@
+"""Web layer: request dependencies, templates and static files."""

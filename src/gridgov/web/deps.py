@@ -1,0 +1,78 @@
+"""Request dependencies: the unit of work, the settings and the logged-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from gridgov.accounts.models import User
+from gridgov.accounts.service import user_for_token
+from gridgov.config import Settings
+from gridgov.core import clock
+from gridgov.core.errors import Unauthorized
+
+SESSION_COOKIE = "gridgov_session"
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: commit after the handler, roll back on any error."""
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; the handler redirects to the login page."""
+
+
+def _token_from(request: Request) -> tuple[str | None, bool]:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip(), False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, True) if cookie else (None, False)
+
+
+def _user(request: Request, session: Session, settings: Settings) -> User | None:
+    token, from_cookie = _token_from(request)
+    if not token:
+        return None
+    idle = timedelta(minutes=settings.idle_minutes) if from_cookie else None
+    return user_for_token(session, token=token, now=clock.now(), idle=idle)
+
+
+def api_user(request: Request, session: SessionDep, settings: SettingsDep) -> User:
+    user = _user(request, session, settings)
+    if user is None:
+        raise Unauthorized("未登录或登录已过期; 请用 POST /api/v1/auth/token 获取令牌", code="not_authenticated")
+    return user
+
+
+def page_user(request: Request, session: SessionDep, settings: SettingsDep) -> User:
+    user = _user(request, session, settings)
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(api_user)]
+PageUser = Annotated[User, Depends(page_user)]

@@ -1,0 +1,155 @@
+"""Jurisdiction: a town account gets 404 for everything outside its town, through every route.
+
+The routes are enumerated from the app, so a new route without a probe here fails the test.
+"""
+
+from __future__ import annotations
+
+import shapely
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+from starlette.routing import Mount
+
+from gridgov.geo.models import Region
+from tests.helpers import bearer
+
+# Routes that take no region, grid or point: what they return is the caller's own or public.
+NOT_SCOPED = {
+    ("GET", "/"): "redirect to /map",
+    ("GET", "/login"): "login form",
+    ("POST", "/login"): "login",
+    ("POST", "/logout"): "logout",
+    ("POST", "/api/v1/auth/token"): "login",
+    ("GET", "/api/v1/me"): "the caller's own account",
+    ("GET", "/healthz"): "liveness",
+    ("GET", "/openapi.json"): "API description",
+    ("GET", "/docs"): "API docs",
+    ("GET", "/docs/oauth2-redirect"): "API docs",
+}
+
+
+def _outside(session, town_code: str) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """Codes at every level that are outside the town, plus the town's own parents."""
+    prefix = town_code[:9]
+    out: dict[str, list[str]] = {"region": [], "grid": []}
+    for level in (1, 2, 3, 4, 5):
+        codes = session.scalars(
+            select(Region.code)
+            .where(Region.level == level, Region.code.not_like(prefix + "%"))
+            .order_by(Region.code)
+            .limit(2)
+        ).all()
+        out["grid" if level == 5 else "region"].extend(codes)
+    return out
+
+
+def _outside_points(session, town_code: str) -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
+    rows = session.execute(
+        select(Region.geometry)
+        .where(Region.level == 5, Region.code.not_like(town_code[:9] + "%"))
+        .order_by(Region.code)
+        .limit(3)
+    ).all()
+    pts = [shapely.from_wkb(r.geometry).representative_point() for r in rows]
+    return [(p.x, p.y) for p in pts] + [(0.0, 0.0), (121.0, 31.5)]
+
+
+def _walk(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
+    """Every (method, path), descending into included routers (FastAPI wraps them lazily)."""
+    for route in routes:
+        if isinstance(route, Mount):
+            continue
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            ctx = getattr(route, "include_context", None)
+            yield from _walk(inner.routes, prefix + (getattr(ctx, "prefix", "") or ""))
+            continue
+        methods = getattr(route, "methods", None) or set()
+        for m in sorted(methods - {"HEAD", "OPTIONS"}):
+            yield m, prefix + route.path
+
+
+def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return sorted(set(_walk(app.routes)))
+
+
+def test_town_account_sees_nothing_outside_its_town(app, client, session) -> None:  # type: ignore[no-untyped-def]
+    headers = bearer(client, "town_staff")
+    me = client.get("/api/v1/me", headers=headers).json()
+    town = me["region_code"]
+    outside = _outside(session, town)
+    points = _outside_points(session, town)
+    probed = 0
+    for method, path in _routes(app):
+        if (method, path) in NOT_SCOPED:
+            continue
+        if "{code}" in path:
+            for code in outside["region"] + outside["grid"]:
+                url = path.replace("{code}", code)
+                kwargs = {"json": {"username": "grid_worker"}} if method == "PUT" else {}
+                r = client.request(method, url, headers=headers, **kwargs)
+                assert r.status_code == 404, (method, url, r.status_code, r.text)
+                assert code in r.text or "不存在" in r.text
+                probed += 1
+            continue
+        if path == "/api/v1/locate":
+            for lon, lat in points:
+                r = client.get(path, params={"lon": lon, "lat": lat}, headers=headers)
+                assert r.status_code == 404, (lon, lat, r.text)
+                probed += 1
+            continue
+        if path == "/api/v1/regions":
+            for code in outside["region"] + outside["grid"]:
+                name = session.get(Region, code).name
+                for q in (code, name):
+                    r = client.get(path, params={"q": q, "limit": 200}, headers=headers)
+                    assert r.status_code == 200
+                    assert all(hit["code"].startswith(town[:9]) for hit in r.json()), (q, r.json())
+                    probed += 1
+            continue
+        if path == "/map":
+            cookies_client = client
+            cookies_client.post("/login", data={"username": "town_staff", "password": "Gridgov@2026"})
+            for code in outside["region"] + outside["grid"]:
+                r = cookies_client.get(path, params={"code": code})
+                assert r.status_code == 404, (code, r.status_code)
+                probed += 1
+            continue
+        raise AssertionError(f"route {method} {path} has no jurisdiction probe in {__file__}")
+    assert probed > 40
+
+
+def test_town_account_sees_its_own_subtree(client, session) -> None:  # type: ignore[no-untyped-def]
+    headers = bearer(client, "town_staff")
+    town = client.get("/api/v1/me", headers=headers).json()["region_code"]
+    r = client.get(f"/api/v1/regions/{town}", headers=headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["level"] == 3
+    assert body["children_count"] > 0
+    kids = client.get(f"/api/v1/regions/{town}/children", headers=headers).json()
+    assert len(kids) == body["children_count"]
+    grid = session.scalars(
+        select(Region).where(Region.level == 5, Region.code.like(town[:9] + "%")).limit(1)
+    ).first()
+    p = shapely.from_wkb(grid.geometry).representative_point()
+    r = client.get("/api/v1/locate", params={"lon": p.x, "lat": p.y}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["grid"]["code"] == grid.code
+    assert [x["level"] for x in r.json()["path"]] == [1, 2, 3, 4, 5]
+
+
+def test_unauthenticated_api_is_401(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/regions/330200000000")
+    assert r.status_code == 401
+    assert r.json()["detail"][0]["code"] == "not_authenticated"
+    assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_routes_are_known(app) -> None:  # type: ignore[no-untyped-def]
+    # Sanity: the enumeration sees the API and the pages, not only the docs.
+    paths = {p for _, p in _routes(app)}
+    assert "/api/v1/regions/{code}/grids" in paths
+    assert "/map" in paths
+    assert ("PUT", "/api/v1/grids/{code}/leader") in _routes(app)
+    assert APIRoute is not None

@@ -1,0 +1,13 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+
+def bearer(client, username: str, password: str | None = None) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from gridgov.demo.build import DEMO_PASSWORD
+
+    r = client.post(
+        "/api/v1/auth/token", data={"username": username, "password": password or DEMO_PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
