@@ -114,7 +114,9 @@ def session(seeded: Seeded) -> Iterator[Session]:
     """A session inside a transaction that is rolled back after the test."""
     conn = seeded.engine.connect()
     trans = conn.begin()
-    factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    factory = sessionmaker(
+        bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     s = factory()
     s.info["factory"] = factory
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from tests.conftest import NOW
+from tests.helpers import bearer
 
 from gridgov.accounts.models import AuthToken, User
 from gridgov.core import clock
 from gridgov.web.deps import SESSION_COOKIE
-from tests.conftest import NOW
-from tests.helpers import bearer
 
 
 def test_token_login_and_me(client) -> None:  # type: ignore[no-untyped-def]
@@ -33,7 +33,9 @@ def test_wrong_password_is_401_with_clear_message(client) -> None:  # type: igno
 def test_lockout_after_five_failures(client, session) -> None:  # type: ignore[no-untyped-def]
     for _ in range(5):
         client.post("/api/v1/auth/token", data={"username": "town_staff", "password": "bad"})
-    r = client.post("/api/v1/auth/token", data={"username": "town_staff", "password": "Gridgov@2026"})
+    r = client.post(
+        "/api/v1/auth/token", data={"username": "town_staff", "password": "Gridgov@2026"}
+    )
     assert r.status_code == 401
     assert r.json()["detail"][0]["code"] == "locked"
     user = session.scalar(select(User).where(User.username == "town_staff"))

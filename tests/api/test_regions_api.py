@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shapely
 from sqlalchemy import select
+from tests.helpers import bearer
 
 from gridgov.geo.models import Region
-from tests.helpers import bearer
 
 
 def test_city_detail_and_children(client) -> None:  # type: ignore[no-untyped-def]

@@ -9,9 +9,9 @@ import shapely
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 from starlette.routing import Mount
+from tests.helpers import bearer
 
 from gridgov.geo.models import Region
-from tests.helpers import bearer
 
 # Routes that take no region, grid or point: what they return is the caller's own or public.
 NOT_SCOPED = {
@@ -109,7 +109,9 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
             continue
         if path == "/map":
             cookies_client = client
-            cookies_client.post("/login", data={"username": "town_staff", "password": "Gridgov@2026"})
+            cookies_client.post(
+                "/login", data={"username": "town_staff", "password": "Gridgov@2026"}
+            )
             for code in outside["region"] + outside["grid"]:
                 r = cookies_client.get(path, params={"code": code})
                 assert r.status_code == 404, (code, r.status_code)

@@ -12,13 +12,13 @@ import shapely
 from shapely import affinity
 from shapely.geometry import box
 from sqlalchemy import func, select
+from tests.conftest import NOW
 
 from gridgov.geo import service as geo
 from gridgov.geo.divisions import load_divisions
 from gridgov.geo.gridfile import GridFeature, GridFile, write_grid_file
 from gridgov.geo.importer import import_grid_file
 from gridgov.geo.models import Region
-from tests.conftest import NOW
 
 DATA = Path(__file__).resolve().parents[2] / "src/gridgov/geo/data/ningbo_divisions_2023.csv"
 
@@ -42,7 +42,9 @@ def test_reloading_divisions_changes_nothing(session) -> None:  # type: ignore[n
 
 
 def test_stored_levels_tile_their_parents(session) -> None:  # type: ignore[no-untyped-def]
-    rows = session.execute(select(Region.code, Region.level, Region.parent_code, Region.geometry)).all()
+    rows = session.execute(
+        select(Region.code, Region.level, Region.parent_code, Region.geometry)
+    ).all()
     geoms = {r.code: shapely.from_wkb(r.geometry) for r in rows}
     kids: dict[str, list[str]] = {}
     for r in rows:
@@ -61,7 +63,9 @@ def _village_with_grids(session, n_min: int = 3, *, last: bool = False) -> str: 
         .subquery()
     )
     order = sub.c.parent_code.desc() if last else sub.c.parent_code
-    return session.scalar(select(sub.c.parent_code).where(sub.c.n >= n_min).order_by(order).limit(1))
+    return session.scalar(
+        select(sub.c.parent_code).where(sub.c.n >= n_min).order_by(order).limit(1)
+    )
 
 
 def _grid_file(session, village: str) -> list[GridFeature]:  # type: ignore[no-untyped-def]
@@ -70,13 +74,17 @@ def _grid_file(session, village: str) -> list[GridFeature]:  # type: ignore[no-u
         .where(Region.level == 5, Region.parent_code == village)
         .order_by(Region.code)
     ).all()
-    return [GridFeature(i + 1, r.code, r.name, shapely.from_wkb(r.geometry)) for i, r in enumerate(rows)]
+    return [
+        GridFeature(i + 1, r.code, r.name, shapely.from_wkb(r.geometry)) for i, r in enumerate(rows)
+    ]
 
 
 def _snapshot(session) -> str:  # type: ignore[no-untyped-def]
     h = hashlib.sha256()
     for code, wkb, name in session.execute(
-        select(Region.code, Region.geometry, Region.name).where(Region.level == 5).order_by(Region.code)
+        select(Region.code, Region.geometry, Region.name)
+        .where(Region.level == 5)
+        .order_by(Region.code)
     ):
         h.update(code.encode() + (wkb or b"") + name.encode())
     return h.hexdigest()
@@ -84,7 +92,9 @@ def _snapshot(session) -> str:  # type: ignore[no-untyped-def]
 
 def _with(feats: list[GridFeature], i: int, **changes) -> list[GridFeature]:  # type: ignore[no-untyped-def]
     f = feats[i]
-    new = GridFeature(f.row, changes.get("code", f.code), f.name, changes.get("geometry", f.geometry))
+    new = GridFeature(
+        f.row, changes.get("code", f.code), f.name, changes.get("geometry", f.geometry)
+    )
     return [*feats[:i], new, *feats[i + 1 :]]
 
 
@@ -93,29 +103,43 @@ def _faulty_files(feats: list[GridFeature], village_geom) -> dict[str, GridFile]
     minx, miny, maxx, maxy = g0.bounds
     bowtie = shapely.Polygon([(minx, miny), (maxx, maxy), (maxx, miny), (minx, maxy), (minx, miny)])
     cx, cy = g0.representative_point().coords[0]
-    vminx, vminy, vmaxx, vmaxy = village_geom.bounds
+    _, _, vmaxx, vmaxy = village_geom.bounds
     sticking_out = shapely.union(g0, box(vmaxx - 1e-4, vmaxy - 1e-4, vmaxx + 0.01, vmaxy + 0.01))
     # Overlap: grow grid 0 into its neighbours; gap: shrink it.
     grown = g0.buffer(0.0005)
     shrunk = g0.buffer(-0.0003)
     projected = [
-        GridFeature(f.row, f.code, f.name, affinity.scale(f.geometry, 111_000, 111_000, origin=(0, 0)))
+        GridFeature(
+            f.row, f.code, f.name, affinity.scale(f.geometry, 111_000, 111_000, origin=(0, 0))
+        )
         for f in feats
     ]
     dup = [*feats, GridFeature(len(feats) + 1, feats[0].code, "重复", feats[0].geometry)]
     unknown = _with(feats, 1, code="999999999999001")
     return {
-        "invalid_ring": GridFile("bowtie.geojson", "EPSG:4326", tuple(_with(feats, 0, geometry=bowtie))),
+        "invalid_ring": GridFile(
+            "bowtie.geojson", "EPSG:4326", tuple(_with(feats, 0, geometry=bowtie))
+        ),
         "overlap": GridFile("overlap.geojson", "EPSG:4326", tuple(_with(feats, 0, geometry=grown))),
         "gap": GridFile("gap.geojson", "EPSG:4326", tuple(_with(feats, 0, geometry=shrunk))),
-        "outside_village": GridFile("out.geojson", "EPSG:4326", tuple(_with(feats, 0, geometry=sticking_out))),
+        "outside_village": GridFile(
+            "out.geojson", "EPSG:4326", tuple(_with(feats, 0, geometry=sticking_out))
+        ),
         "unknown_code": GridFile("unknown.geojson", "EPSG:4326", tuple(unknown)),
         "duplicate_code": GridFile("dup.geojson", "EPSG:4326", tuple(dup)),
         "wrong_crs": GridFile("mercator.gpkg", "EPSG:3857", tuple(projected)),
     } | {"_center": (cx, cy)}  # type: ignore[dict-item]
 
 
-FAULTS = ["invalid_ring", "overlap", "gap", "outside_village", "unknown_code", "duplicate_code", "wrong_crs"]
+FAULTS = [
+    "invalid_ring",
+    "overlap",
+    "gap",
+    "outside_village",
+    "unknown_code",
+    "duplicate_code",
+    "wrong_crs",
+]
 
 
 @pytest.mark.parametrize("kind", FAULTS)

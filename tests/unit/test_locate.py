@@ -222,10 +222,19 @@ def test_lattice_agrees_with_authority_near_boundaries(
     np.testing.assert_array_equal(got, authority(index, lons, lats))
 
 
+@pytest.mark.filterwarnings("error")
 def test_outside_points(index: LocateIndex, tiling: list[tuple[str, BaseGeometry]]) -> None:
     lake_centre = (CENTRE[0] + 0.05, CENTRE[1] - 0.03)
     sea = (CENTRE[0] + 0.3, CENTRE[1] - 0.2)
-    outside = [(0.0, 0.0), (-180.0, 90.0), (121.9, 29.8), sea, lake_centre, (1e300, -1e300)]
+    outside = [
+        (0.0, 0.0),
+        (-180.0, 90.0),
+        (121.9, 29.8),
+        sea,
+        lake_centre,
+        (1e300, -1e300),
+        (1.7e308, -1.7e308),
+    ]
     lons = [p[0] for p in outside] + [math.nan, 121.3, math.inf]
     lats = [p[1] for p in outside] + [29.8, math.nan, 29.8]
     np.testing.assert_array_equal(index.locate_many(lons, lats), np.full(len(lons), -1))

@@ -13,8 +13,8 @@ from gridgov.accounts.security import hash_password, new_token, token_digest, ve
 from gridgov.core.errors import Conflict, Rejected, Unauthorized
 from gridgov.geo.models import Region
 
-TOKEN_API = "api"
-TOKEN_SESSION = "session"
+TOKEN_API = "api"  # noqa: S105 - a token kind, not a secret
+TOKEN_SESSION = "session"  # noqa: S105 - a token kind, not a secret
 
 
 def create_user(
@@ -34,7 +34,9 @@ def create_user(
         raise Rejected(f"用户 {username} 的密码不符合要求: {problem}")
     region = session.get(Region, region_code)
     if region is None:
-        raise Rejected(f"用户 {username} 的所属区域 {region_code} 不存在; 请先初始化区划 (gridgov init)")
+        raise Rejected(
+            f"用户 {username} 的所属区域 {region_code} 不存在; 请先初始化区划 (gridgov init)"
+        )
     if not roles:
         raise Rejected(f"用户 {username} 至少需要一个角色")
     for role in roles:

@@ -29,7 +29,9 @@ def generate(
     with unit_of_work() as session:
         geo.load_division_tree(session, load_divisions(), now=clock.now())
     with progress_bar() as progress:
-        city = generate_geometry(load_divisions(), seed=seed, target_grids=target, progress=progress)
+        city = generate_geometry(
+            load_divisions(), seed=seed, target_grids=target, progress=progress
+        )
     with unit_of_work() as session:
         try:
             updated, inserted, deleted = store_generated(session, city, now=clock.now())
@@ -55,7 +57,9 @@ def _faults_table(faults: list) -> Table:  # type: ignore[type-arg]
     return table
 
 
-def _run_import(path: Path, code_field: str, name_field: str, layer: str | None, write: bool) -> None:
+def _run_import(
+    path: Path, code_field: str, name_field: str, layer: str | None, write: bool
+) -> None:
     from gridgov.geo.gridfile import GridFileError, read_grid_file
     from gridgov.geo.importer import import_grid_file
 
@@ -89,7 +93,9 @@ Layer = Annotated[str | None, typer.Option(help="图层名 (GeoPackage 多图层
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON / GeoPackage / Shapefile")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON / GeoPackage / Shapefile")
+    ],
     code_field: CodeField = "code",
     name_field: NameField = "name",
     layer: Layer = None,

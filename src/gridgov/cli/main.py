@@ -51,7 +51,8 @@ def print_counts(counts: dict[int, int]) -> None:
 @app.command()
 def init(
     divisions: Annotated[
-        Path | None, typer.Option(help="区划代码表 CSV (code,name,level,parent_code); 默认宁波 2023")
+        Path | None,
+        typer.Option(help="区划代码表 CSV (code,name,level,parent_code); 默认宁波 2023"),
     ] = None,
 ) -> None:
     """建库 (迁移到最新结构) 并载入区划代码树。可重复执行。"""
@@ -85,11 +86,13 @@ def demo(
         except DomainError as exc:
             fail(exc.msg)
     print_counts(counts)
-    table = Table(title="演示账号 (密码相同)")
-    for col in ("用户名", "角色", "所属单位", "代码", "密码"):
-        table.add_column(col)
+    table = Table(title=f"演示账号 (密码均为 {accounts[0].password})")
+    table.add_column("用户名", no_wrap=True)
+    table.add_column("角色", no_wrap=True)
+    table.add_column("所属单位")
+    table.add_column("代码", no_wrap=True)
     for acc in accounts:
-        table.add_row(acc.username, acc.role_label, acc.region_name, acc.region_code, acc.password)
+        table.add_row(acc.username, acc.role_label, acc.region_name, acc.region_code)
     console.print(table)
     if serve_after:
         serve(host=host, port=port)
@@ -134,7 +137,7 @@ def locate(
         except DomainError as exc:
             fail(exc.msg)
     if as_json:
-        out = {
+        out: dict[str, object] = {
             "lon": res.lon,
             "lat": res.lat,
             "inside": res.inside,

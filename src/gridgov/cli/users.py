@@ -18,7 +18,9 @@ app = typer.Typer(no_args_is_help=True)
 def add(
     username: Annotated[str, typer.Argument(help="用户名 (字母、数字、_ . -)")],
     region: Annotated[str, typer.Option(help="所属区域或网格代码 (12 或 15 位)")],
-    role: Annotated[list[str], typer.Option(help="角色, 可多次给出: " + ", ".join(r.value for r in Role))],
+    role: Annotated[
+        list[str], typer.Option(help="角色, 可多次给出: " + ", ".join(r.value for r in Role))
+    ],
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="密码")
     ],

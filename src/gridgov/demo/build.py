@@ -19,7 +19,9 @@ from gridgov.geo.models import Region
 from gridgov.geo.outlines import load_county_outlines
 
 Progress = Callable[[str, int, int], None]
-DEMO_PASSWORD = "Gridgov@2026"
+# Printed by `gridgov demo` for the synthetic demo city only; real accounts are made with
+# `gridgov users add`, which enforces the password policy.
+DEMO_PASSWORD = "Gridgov@2026"  # noqa: S105
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,10 @@ class DemoAccount:
 
 
 def generate_geometry(
-    divisions: list[Division], *, seed: int = 2023, target_grids: int = 12_000,
+    divisions: list[Division],
+    *,
+    seed: int = 2023,
+    target_grids: int = 12_000,
     progress: Progress | None = None,
 ) -> GeneratedCity:
     return generate_city(
@@ -49,7 +54,9 @@ def generate_geometry(
     )
 
 
-def store_generated(session: Session, city: GeneratedCity, *, now: datetime) -> tuple[int, int, int]:
+def store_generated(
+    session: Session, city: GeneratedCity, *, now: datetime
+) -> tuple[int, int, int]:
     """Store every generated polygon: levels 1–4 updated, each village's grids replaced."""
     items = [
         geo.RegionGeometry(r.code, r.name, r.level, r.parent_code, r.geometry, is_urban=False)
@@ -59,10 +66,18 @@ def store_generated(session: Session, city: GeneratedCity, *, now: datetime) -> 
     grids = [it for it in items if it.level == GRID]
     updated, _ = geo.store_geometries(session, upper, source="generated", now=now)
     villages = {g.parent_code for g in grids if g.parent_code}
-    urban = dict(session.execute(select(Region.code, Region.is_urban).where(Region.level == 4)).all())
+    urban = dict(
+        session.execute(select(Region.code, Region.is_urban).where(Region.level == 4)).all()
+    )
     grids = [
-        geo.RegionGeometry(g.code, g.name, g.level, g.parent_code, g.geometry,
-                           is_urban=bool(urban.get(g.parent_code or "", False)))
+        geo.RegionGeometry(
+            g.code,
+            g.name,
+            g.level,
+            g.parent_code,
+            g.geometry,
+            is_urban=bool(urban.get(g.parent_code or "", False)),
+        )
         for g in grids
     ]
     g_up, g_ins, g_del = geo.replace_village_grids(
@@ -73,6 +88,7 @@ def store_generated(session: Session, city: GeneratedCity, *, now: datetime) -> 
 
 def demo_accounts(session: Session) -> list[DemoAccount]:
     """One account per level and role, along one branch: 海曙区 › its first street › … › first grid."""
+
     def first(level: int, parent: str | None) -> Region:
         q = select(Region).where(Region.level == level)
         if parent is not None:

@@ -43,13 +43,13 @@ def region_out(info: service.RegionInfo) -> RegionOut:
         parent_code=r.parent_code,
         is_urban=r.is_urban,
         area_km2=round(r.area_km2, 4) if r.area_km2 is not None else None,
-        bbox=[r.min_lon, r.min_lat, r.max_lon, r.max_lat] if r.min_lon is not None else None,  # type: ignore[list-item]
-        centroid=[r.centroid_lon, r.centroid_lat] if r.centroid_lon is not None else None,  # type: ignore[list-item]
+        bbox=[r.min_lon, r.min_lat, r.max_lon, r.max_lat] if r.min_lon is not None else None,
+        centroid=[r.centroid_lon, r.centroid_lat] if r.centroid_lon is not None else None,
         path=[RegionBriefOut(**p.as_dict()) for p in info.path],
         children_count=info.children_count,
         grid_count=info.grid_count,
         user_count=info.user_count,
-        leader=info.leader,  # type: ignore[arg-type]
+        leader=info.leader,
     )
 
 
@@ -83,7 +83,10 @@ def get_children(
     kids = service.children_of(session, region)
     if format == "geojson":
         return Response(service.feature_collection(kids), media_type=GEOJSON)
-    return [RegionBriefOut(code=k.code, name=k.name, level=k.level, level_name=LEVEL_NAMES[k.level]) for k in kids]
+    return [
+        RegionBriefOut(code=k.code, name=k.name, level=k.level, level_name=LEVEL_NAMES[k.level])
+        for k in kids
+    ]
 
 
 @router.get("/regions/{code}/grids", summary="该区域内的全部网格 (GeoJSON)", response_model=None)
@@ -113,10 +116,13 @@ def locate(
     session: SessionDep,
     lon: Annotated[float, Query(ge=-180, le=180, description="经度")],
     lat: Annotated[float, Query(ge=-90, le=90, description="纬度")],
-    crs: Annotated[CRS, Query(description="输入坐标系: wgs84 / gcj02 (高德、腾讯) / bd09 (百度)")] = CRS.WGS84,
+    crs: Annotated[
+        CRS, Query(description="输入坐标系: wgs84 / gcj02 (高德、腾讯) / bd09 (百度)")
+    ] = CRS.WGS84,
 ) -> LocateOut:
     res = service.locate_for_user(session, user, lon, lat, crs=crs)
-    assert res.grid is not None
+    if res.grid is None:  # locate_for_user raises instead; keeps the type checker informed
+        raise service.not_found_region("")
     return LocateOut(
         lon=res.lon,
         lat=res.lat,

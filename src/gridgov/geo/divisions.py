@@ -71,7 +71,9 @@ def parse_divisions(rows: Iterable[dict[str, str]], *, source: str = "<rows>") -
         try:
             level = int((row.get("level") or "").strip())
         except ValueError:
-            raise DivisionError(f"{source} 第 {i} 行 level 字段无效: {row.get('level')!r}") from None
+            raise DivisionError(
+                f"{source} 第 {i} 行 level 字段无效: {row.get('level')!r}"
+            ) from None
         if level not in (CITY, DISTRICT, TOWN, VILLAGE):
             raise DivisionError(f"{source} 第 {i} 行 level 字段应为 1–4, 实为 {level}")
         if not name:

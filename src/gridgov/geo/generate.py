@@ -29,7 +29,7 @@ URBAN_GRIDS, URBAN_GRIDS_SPREAD = 6.0, 1.0
 RURAL_GRIDS, RURAL_GRIDS_SPREAD = 3.5, 0.5
 
 # Width (km, times sqrt of the number of urban children) of the urban core around a centre.
-COUNTY_CORE_KM = 1.6
+COUNTY_CORE_KM = 1.2
 TOWN_CORE_KM = 0.3
 STREET_CORE_KM = 0.3
 # Rural children thin out towards the core: density 1 - (1 - floor)·exp(-d²/2(kσ)²).

@@ -32,7 +32,9 @@ class ImportReport:
         return not self.faults
 
 
-def _village_geometries(session: Session, codes: set[str]) -> tuple[dict[str, BaseGeometry], set[str]]:
+def _village_geometries(
+    session: Session, codes: set[str]
+) -> tuple[dict[str, BaseGeometry], set[str]]:
     """Known villages among `codes`: their stored geometry, and the set of those that have none."""
     rows = session.execute(
         select(Region.code, Region.geometry).where(Region.level == VILLAGE, Region.code.in_(codes))
@@ -71,7 +73,8 @@ def import_grid_file(
     counters: dict[str, int] = {}
     grids = []
     for f in feats:
-        assert f.geometry is not None
+        if f.geometry is None:  # validation reports missing geometry, so this cannot happen
+            raise ValueError(f"grid {f.code} has no geometry")
         village = f.code[:12]
         counters[village] = counters.get(village, 0) + 1
         name = f.name or f"{names.get(village, village)}第{int(f.code[12:])}网格"

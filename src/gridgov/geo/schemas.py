@@ -48,7 +48,7 @@ class LeaderIn(BaseModel):
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type name
     expires_at: str
 
 

@@ -284,7 +284,9 @@ def region_info(session: Session, region: Region) -> RegionInfo:
         .join(Region, Region.code == User.region_code)
         .where(sub)
     )
-    info = RegionInfo(region, region_path(session, region.code), children or 0, grids or 0, users or 0)
+    info = RegionInfo(
+        region, region_path(session, region.code), children or 0, grids or 0, users or 0
+    )
     if region.level == GRID:
         info.leader = grid_leader(session, region.code)
     return info
@@ -359,9 +361,9 @@ def feature_collection(
         }
         if extra and r.code in extra:
             props.update(extra[r.code])
+        props_json = json.dumps(props, ensure_ascii=False)
         parts.append(
-            '{"type":"Feature","id":"%s","geometry":%s,"properties":%s}'
-            % (r.code, geom, json.dumps(props, ensure_ascii=False))
+            f'{{"type":"Feature","id":"{r.code}","geometry":{geom},"properties":{props_json}}}'
         )
     return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
 
@@ -427,9 +429,7 @@ def locate_many(
     return [codes[i] if i >= 0 else None for i in hits.tolist()]
 
 
-def locate(
-    session: Session, lon: float, lat: float, *, crs: CRS | str = CRS.WGS84
-) -> LocateResult:
+def locate(session: Session, lon: float, lat: float, *, crs: CRS | str = CRS.WGS84) -> LocateResult:
     if not (np.isfinite(lon) and np.isfinite(lat)):
         raise Rejected("经纬度必须是有限数值")
     x, y = to_wgs84(float(lon), float(lat), crs)
@@ -453,7 +453,8 @@ def locate_for_user(
         )
     if not scope.contains(result.grid.code):
         raise NotFound(
-            f"坐标 ({result.lon:.6f}, {result.lat:.6f}) 不在您的管辖范围内", code="outside_jurisdiction"
+            f"坐标 ({result.lon:.6f}, {result.lat:.6f}) 不在您的管辖范围内",
+            code="outside_jurisdiction",
         )
     return result
 
@@ -467,7 +468,9 @@ def assign_grid_leader(
     """一格一长: set (or replace) the grid's one leader; village staff and above, within scope."""
     grid = access_grid(session, actor, grid_code)
     if not may_assign_leader(actor.roles):
-        raise Forbidden("只有村社区及以上工作人员或管理员可以指定网格长", code="cannot_assign_leader")
+        raise Forbidden(
+            "只有村社区及以上工作人员或管理员可以指定网格长", code="cannot_assign_leader"
+        )
     leader = session.scalar(select(User).where(User.username == username))
     if leader is None or not scope_of(actor).contains(leader.region_code):
         raise NotFound(f"用户 {username} 不存在或不在您的管辖范围内", code="user_not_found")
@@ -477,13 +480,17 @@ def assign_grid_leader(
             f"网格长须为本村社区 ({village_code}) 的网格员; 用户 {username} 属于 {leader.region_code}"
         )
     has_role = session.scalar(
-        select(UserRole.role).where(UserRole.user_id == leader.id, UserRole.role == Role.GRID_WORKER)
+        select(UserRole.role).where(
+            UserRole.user_id == leader.id, UserRole.role == Role.GRID_WORKER
+        )
     )
     if has_role is None or not leader.is_active:
         raise Rejected(f"用户 {username} 不是在岗的网格员 (grid_worker), 不能担任网格长")
     row = session.get(GridLeader, grid.code)
     if row is None:
-        row = GridLeader(grid_code=grid.code, user_id=leader.id, assigned_by=actor.id, assigned_at=now)
+        row = GridLeader(
+            grid_code=grid.code, user_id=leader.id, assigned_by=actor.id, assigned_at=now
+        )
         session.add(row)
     else:
         row.user_id = leader.id
@@ -496,7 +503,9 @@ def assign_grid_leader(
 def remove_grid_leader(session: Session, *, actor: User, grid_code: str) -> None:
     grid = access_grid(session, actor, grid_code)
     if not may_assign_leader(actor.roles):
-        raise Forbidden("只有村社区及以上工作人员或管理员可以撤销网格长", code="cannot_assign_leader")
+        raise Forbidden(
+            "只有村社区及以上工作人员或管理员可以撤销网格长", code="cannot_assign_leader"
+        )
     session.execute(delete(GridLeader).where(GridLeader.grid_code == grid.code))
     session.flush()
 

@@ -63,7 +63,9 @@ def _user(request: Request, session: Session, settings: Settings) -> User | None
 def api_user(request: Request, session: SessionDep, settings: SettingsDep) -> User:
     user = _user(request, session, settings)
     if user is None:
-        raise Unauthorized("未登录或登录已过期; 请用 POST /api/v1/auth/token 获取令牌", code="not_authenticated")
+        raise Unauthorized(
+            "未登录或登录已过期; 请用 POST /api/v1/auth/token 获取令牌", code="not_authenticated"
+        )
     return user
 
 

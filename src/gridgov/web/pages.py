@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from gridgov.accounts import service as accounts
 from gridgov.accounts.access import access_region
@@ -18,6 +19,11 @@ from gridgov.geo.service import region_path
 from gridgov.web.deps import SESSION_COOKIE, PageUser, SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
+
+
+def _templates(request: Request) -> Jinja2Templates:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates
 
 
 def _safe_next(target: str | None) -> str:
@@ -33,7 +39,7 @@ def index() -> RedirectResponse:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
-    return request.app.state.templates.TemplateResponse(
+    return _templates(request).TemplateResponse(
         request, "accounts/login.html", {"next": _safe_next(next), "error": None, "user": None}
     )
 
@@ -59,7 +65,7 @@ def login(
         )
     except Unauthorized as exc:
         session.commit()  # keep the failure count for the lockout
-        return request.app.state.templates.TemplateResponse(
+        return _templates(request).TemplateResponse(
             request,
             "accounts/login.html",
             {"next": _safe_next(next), "error": exc.msg, "user": None, "username": username},
@@ -109,7 +115,7 @@ def map_page(
         "tileUrl": settings.tile_url,
         "tileAttribution": settings.tile_attribution,
     }
-    return request.app.state.templates.TemplateResponse(
+    return _templates(request).TemplateResponse(
         request,
         "geo/map.html",
         {

@@ -29,7 +29,8 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     url = config.get_main_option("sqlalchemy.url")
-    assert url, "sqlalchemy.url is not set"
+    if not url:
+        raise RuntimeError("sqlalchemy.url is not set")
     engine = make_engine(url)
     with engine.begin() as conn:
         _run(conn)
