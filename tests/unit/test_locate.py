@@ -282,6 +282,11 @@ def test_mismatched_lengths() -> None:
         LocateIndex(["a", "b"], [box(0, 0, 1, 1)])
 
 
+def test_rejects_non_polygonal_grids() -> None:
+    with pytest.raises(TypeError, match="'b' is a LineString"):
+        LocateIndex(["a", "b"], [box(0, 0, 1, 1), shapely.LineString([(0, 0), (1, 1)])])
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("cell_size", [None, 0.25, 1.0])
 def test_shared_edge_and_vertex_pick_lowest_index(reverse: bool, cell_size: float | None) -> None:

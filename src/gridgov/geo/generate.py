@@ -22,7 +22,7 @@ FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[str, int, int], None]
 
 CENTRES_FILE = "ningbo_centres.json"
-KM_PER_DEGREE = 111.2  # metres-free shortcut: we work in degrees and size things in km
+KM_PER_DEGREE = 111.2  # geometry stays in lon/lat degrees; widths are given in km
 
 # Mean grids per village before scaling to the target: urban communities are denser.
 URBAN_GRIDS, URBAN_GRIDS_SPREAD = 6.0, 1.0
@@ -33,8 +33,8 @@ COUNTY_CORE_KM = 1.2
 TOWN_CORE_KM = 0.3
 STREET_CORE_KM = 0.3
 # Rural children thin out towards the core: density 1 - (1 - floor)·exp(-d²/2(kσ)²).
-RURAL_EXCLUSION = 1.0
-RURAL_FLOOR = 0.1
+RURAL_EXCLUSION = 0.7
+RURAL_FLOOR = 0.2
 
 CANDIDATES_PER_CHILD = 48
 MIN_CANDIDATES = 384

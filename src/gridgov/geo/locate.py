@@ -28,6 +28,7 @@ _CELLS_PER_MEDIAN_SIDE = 16.0
 _MAX_CELLS = 24_000_000
 # Work in blocks of about this many lattice cells or boundary pieces to bound build memory.
 _CHUNK = 1 << 18
+_POLYGON, _MULTIPOLYGON = 3, 6  # shapely.get_type_id values
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -101,8 +102,17 @@ class LocateIndex:
         self._codes: tuple[str, ...] = tuple(codes)
         geoms = np.empty(len(geometries), dtype=object)
         geoms[:] = list(geometries)
-        if len(geoms) and not bool(np.all(shapely.is_geometry(geoms))):
-            raise TypeError("every grid geometry must be a shapely geometry")
+        if len(geoms):
+            if not bool(np.all(shapely.is_geometry(geoms))):
+                raise TypeError("every grid geometry must be a shapely geometry")
+            kinds = shapely.get_type_id(geoms)
+            polygonal = (kinds == _POLYGON) | (kinds == _MULTIPOLYGON) | shapely.is_empty(geoms)
+            if not bool(np.all(polygonal)):
+                bad = int(np.flatnonzero(~polygonal)[0])
+                raise TypeError(
+                    f"grid {self._codes[bad]!r} is a {geoms[bad].geom_type}, "
+                    "not a Polygon or MultiPolygon"
+                )
         shapely.prepare(geoms)
         self._geoms = geoms
         self._tree = shapely.STRtree(geoms)
@@ -232,16 +242,13 @@ class LocateIndex:
         extent = max(width, height, 1e-12)
         cell_size = max(float(cell_size), extent / 1e7)
         max_cells = max(1, min(_MAX_CELLS, max_bytes // itemsize - 1))
-
-        def cells(size: float) -> int:
-            return (math.floor(width / size) + 1) * (math.floor(height / size) + 1)
-
-        while cells(cell_size) > max_cells:
+        while True:
+            inv = 1.0 / cell_size
+            nx = math.floor((x1 - x0) * inv) + 1
+            ny = math.floor((y1 - y0) * inv) + 1
+            if nx * ny <= max_cells:
+                break
             cell_size *= 1.05
-        inv = 1.0 / cell_size
-        nx = math.floor((x1 - x0) * inv) + 1
-        ny = math.floor((y1 - y0) * inv) + 1
-        self._inv = inv
         mixed = self._mark_boundary_cells(live, x0, y0, inv, nx, ny)
         labels = self._label_pure_cells(mixed, x0, y0, cell_size, inv, nx, ny)
         self._set_lattice(x0, y0, cell_size, nx, ny, labels)

@@ -358,6 +358,7 @@ def feature_collection(
             "level_name": LEVEL_NAMES[r.level],
             "parent_code": r.parent_code,
             "area_km2": round(r.area_km2, 4) if r.area_km2 is not None else None,
+            "label_point": [r.centroid_lon, r.centroid_lat] if r.centroid_lon is not None else None,
         }
         if extra and r.code in extra:
             props.update(extra[r.code])

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from gridgov.accounts import service as accounts
 from gridgov.accounts.access import access_region
 from gridgov.accounts.rules import ROLE_LABELS
+from gridgov.config import Settings
 from gridgov.core import clock
 from gridgov.core.errors import Unauthorized
 from gridgov.geo.service import region_path
@@ -38,9 +39,18 @@ def index() -> RedirectResponse:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str | None = None) -> Response:
+def _login_context(settings: Settings, **extra: object) -> dict[str, object]:
+    return {
+        "user": None,
+        "max_failures": settings.login_max_failures,
+        "lockout_minutes": f"{settings.lockout_minutes:g}",
+        **extra,
+    }
+
+
+def login_form(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
     return _templates(request).TemplateResponse(
-        request, "accounts/login.html", {"next": _safe_next(next), "error": None, "user": None}
+        request, "accounts/login.html", _login_context(settings, next=_safe_next(next), error=None)
     )
 
 
@@ -68,7 +78,7 @@ def login(
         return _templates(request).TemplateResponse(
             request,
             "accounts/login.html",
-            {"next": _safe_next(next), "error": exc.msg, "user": None, "username": username},
+            _login_context(settings, next=_safe_next(next), error=exc.msg, username=username),
             status_code=401,
         )
     token, _ = accounts.issue_token(

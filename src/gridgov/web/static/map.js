@@ -12,6 +12,7 @@
   }
   map.setView([29.87, 121.55], 9);
   let layer = null;
+  const labelLayer = L.layerGroup().addTo(map);
   let current = null;
   let selectedCode = null;
   let marker = null;
@@ -102,6 +103,7 @@
   }
   function draw(fc) {
     if (layer) map.removeLayer(layer);
+    labelLayer.clearLayers();
     featureLayers.clear();
     let i = 0;
     const labels = fc.features.length <= 60;
@@ -111,8 +113,14 @@
         f.properties._i = i++;
         l.setStyle(styleFor(f.properties.code, f.properties._i));
         featureLayers.set(f.properties.code, l);
-        l.bindTooltip(esc(f.properties.name), labels
-          ? { permanent: true, direction: "center", className: "region-label" } : { sticky: true });
+        const lp = f.properties.label_point;
+        if (labels && lp) {
+          // A point inside the unit: the bounds centre of an island county can fall in the sea.
+          L.tooltip({ permanent: true, direction: "center", className: "region-label" })
+            .setLatLng([lp[1], lp[0]]).setContent(esc(f.properties.name)).addTo(labelLayer);
+        } else {
+          l.bindTooltip(esc(f.properties.name), { sticky: true });
+        }
         l.on("click", () => select(f.properties.code, false));
         l.on("dblclick", (e) => { L.DomEvent.stop(e); if (f.properties.level < 5) go(f.properties.code); });
       },
