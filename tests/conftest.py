@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.db.engine import make_engine
 from gridgov.db.migrate import upgrade
+from tests.helpers import demo_city
 
 PG_URL = os.environ.get(
     "GRIDGOV_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -72,15 +72,6 @@ def empty_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-@lru_cache(maxsize=1)
-def demo_city():  # type: ignore[no-untyped-def]
-    """The generated demo city, built once per test process."""
-    from gridgov.demo.build import generate_geometry
-    from gridgov.geo.divisions import load_divisions
-
-    return generate_geometry(load_divisions())
 
 
 @dataclass

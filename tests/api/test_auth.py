@@ -54,6 +54,9 @@ def test_passwords_are_argon2id_and_tokens_hashed(client, session) -> None:  # t
 def test_page_login_sets_cookie_and_map_needs_login(client) -> None:  # type: ignore[no-untyped-def]
     r = client.get("/map", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/map")
+    form = client.get(r.headers["location"])
+    assert form.status_code == 200
+    assert 'name="username"' in form.text and "连续 5 次密码错误将锁定账号 15 分钟" in form.text
     r = client.post(
         "/login",
         data={"username": "district_staff", "password": "wrong", "next": "/map"},

@@ -38,7 +38,6 @@ def index() -> RedirectResponse:
     return RedirectResponse("/map", status_code=303)
 
 
-@router.get("/login", response_class=HTMLResponse)
 def _login_context(settings: Settings, **extra: object) -> dict[str, object]:
     return {
         "user": None,
@@ -48,6 +47,7 @@ def _login_context(settings: Settings, **extra: object) -> dict[str, object]:
     }
 
 
+@router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
     return _templates(request).TemplateResponse(
         request, "accounts/login.html", _login_context(settings, next=_safe_next(next), error=None)

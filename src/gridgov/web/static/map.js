@@ -84,6 +84,7 @@
   function renderChildren(features) {
     const box = $("children");
     box.innerHTML = "";
+    box.dataset.parent = current ? current.code : "";
     $("children-title").textContent = current && current.level < 5 ? "下级" + LEVEL_CHILD[current.level] : "";
     $("children-count").textContent = features.length ? String(features.length) : "";
     features.forEach((f) => {
