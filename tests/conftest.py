@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from tests.helpers import demo_city
 
 from gridgov.db.engine import make_engine
 from gridgov.db.migrate import upgrade
-from tests.helpers import demo_city
 
 PG_URL = os.environ.get(
     "GRIDGOV_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 import shapely
 from sqlalchemy import select
+from tests.helpers import demo_city
 
 from gridgov.demo.build import DEMO_PASSWORD
-from tests.helpers import demo_city
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRE = os.environ.get("GRIDGOV_REQUIRE_BROWSER", "") not in ("", "0", "false")
