@@ -63,11 +63,18 @@ def _run_import(
     from gridgov.geo.gridfile import GridFileError, read_grid_file
     from gridgov.geo.importer import import_grid_file
 
-    try:
-        grid_file = read_grid_file(path, code_field=code_field, name_field=name_field, layer=layer)
-    except GridFileError as exc:
-        fail(str(exc))
-    with unit_of_work() as session:
+    with console.status(f"读取 {path.name} …"):
+        try:
+            grid_file = read_grid_file(
+                path, code_field=code_field, name_field=name_field, layer=layer
+            )
+        except GridFileError as exc:
+            fail(str(exc))
+    verb = "校验并写入" if write else "校验"
+    with (
+        console.status(f"{verb} {len(grid_file.features):,} 个网格 …"),
+        unit_of_work() as session,
+    ):
         try:
             report = import_grid_file(session, grid_file, now=clock.now(), write=write)
         except DomainError as exc:
