@@ -72,9 +72,9 @@
       </div>
       <table class="table table-sm info-table mb-0 small">
         <tr><th>代码</th><td id="info-code"><code>${esc(info.code)}</code></td></tr>
-        ${info.level < 5 ? `<tr><th>下级${esc(LEVEL_CHILD[info.level])}</th><td id="info-children">${info.children_count}</td></tr>` : ""}
-        ${info.level < 5 ? `<tr><th>网格数</th><td id="info-grids">${info.grid_count}</td></tr>` : ""}
-        <tr><th>面积</th><td>${info.area_km2 == null ? "—" : info.area_km2.toFixed(2) + " km²"}</td></tr>
+        ${info.level < 5 ? `<tr><th>下级${esc(LEVEL_CHILD[info.level])}</th><td id="info-children">${info.children_count.toLocaleString("zh-CN")}</td></tr>` : ""}
+        ${info.level < 5 ? `<tr><th>网格数</th><td id="info-grids">${info.grid_count.toLocaleString("zh-CN")}</td></tr>` : ""}
+        <tr><th>面积</th><td>${info.area_km2 == null ? "—" : info.area_km2.toLocaleString("zh-CN", { maximumFractionDigits: 2 }) + " km²"}</td></tr>
         <tr><th>账号数</th><td>${info.user_count}</td></tr>
         ${leader}
       </table>${drill}`;
