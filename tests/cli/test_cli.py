@@ -133,6 +133,13 @@ def test_faulty_import_writes_nothing(db: Path) -> None:
     assert miss.exit_code == 3
 
 
+def test_db_current_is_head(db: Path) -> None:
+    from gridgov.db.migrate import head_revision
+
+    r = runner.invoke(app, ["db", "current"])
+    assert r.exit_code == 0 and f"最新 {head_revision()}" in r.output and "已是最新" in r.output
+
+
 def test_locate_rejects_unknown_crs(db: Path) -> None:
     r = runner.invoke(app, ["locate", "121.5", "29.8", "--crs", "utm"])
     assert r.exit_code == 1 and "wgs84" in r.output

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gridgov.cli import db as db_cli
 from gridgov.cli import grids as grids_cli
 from gridgov.cli import users as users_cli
 from gridgov.cli.common import console, fail, progress_bar, settings, unit_of_work
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(grids_cli.app, name="grids", help="网格: 生成、导入、校验、导出")
 app.add_typer(users_cli.app, name="users", help="账号管理")
+app.add_typer(db_cli.app, name="db", help="数据库结构迁移")
 
 
 def init_tree(divisions_file: Path | None) -> dict[int, int]:
