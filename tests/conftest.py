@@ -47,7 +47,17 @@ def _create_pg_database() -> tuple[str, Engine] | None:
         return None
     name = f"gridgov_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # A Chinese ICU collation, as a production server in China would have: under it ':' and
+        # digits do not sort by bytes, which code-range queries must survive.
+        try:
+            conn.execute(
+                text(
+                    f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+                    "LOCALE_PROVIDER icu ICU_LOCALE 'zh-Hans-CN'"
+                )
+            )
+        except Exception:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_URL).set(drivername="postgresql+psycopg", database=name)
     return url.render_as_string(hide_password=False), admin
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import User
 from gridgov.core.errors import NotFound
 from gridgov.geo.divisions import GRID, level_of_code, scope_prefix
 from gridgov.geo.models import Region
+from gridgov.geo.tree import subtree_condition
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +30,8 @@ class Scope:
         return code.startswith(self.prefix) and len(code) >= len(self.root_code)
 
     def region_filter(self) -> ColumnElement[bool]:
-        """SQL condition restricting Region rows to this subtree (index-friendly prefix match)."""
-        if self.level == GRID:
-            return Region.code == self.root_code
-        # Codes are fixed-width digits, so a range on the prefix is exact and uses the primary key.
-        return (Region.code >= self.prefix) & (Region.code < self.prefix + ":")
+        """SQL condition restricting Region rows to this subtree (a primary-key range)."""
+        return subtree_condition(self.root_code)
 
 
 def scope_of(user: User) -> Scope:
@@ -61,11 +59,3 @@ def access_grid(session: Session, user: User, code: str) -> Region:
     if region.level != GRID:
         raise NotFound(f"{code} 不是网格代码 (网格代码为 15 位)", code="not_a_grid")
     return region
-
-
-def scoped_regions(scope: Scope) -> ColumnElement[bool]:
-    return scope.region_filter()
-
-
-def visible_codes_query(scope: Scope):  # type: ignore[no-untyped-def]
-    return select(Region.code).where(scope.region_filter())

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridgov.db.base import Base
-from gridgov.db.types import UTCDateTime
+from gridgov.db.types import UTCDateTime, code_string
 
 
 class User(Base):
@@ -19,7 +19,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(100), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
     region_code: Mapped[str] = mapped_column(
-        String(15), ForeignKey("regions.code", ondelete="RESTRICT"), index=True
+        code_string(), ForeignKey("regions.code", ondelete="RESTRICT"), index=True
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)

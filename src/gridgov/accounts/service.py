@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -134,5 +135,15 @@ def revoke_token(session: Session, *, token: str) -> None:
     session.execute(delete(AuthToken).where(AuthToken.token_hash == token_digest(token)))
 
 
-def get_user_by_username(session: Session, username: str) -> User | None:
-    return session.scalar(select(User).where(User.username == username))
+def accounts_at(session: Session, *, region_codes: Collection[str]) -> list[tuple[str, str]]:
+    """(username, region_code) of every account sitting exactly at one of `region_codes`."""
+    codes = list(region_codes)
+    out: list[tuple[str, str]] = []
+    for i in range(0, len(codes), 2000):
+        rows = session.execute(
+            select(User.username, User.region_code)
+            .where(User.region_code.in_(codes[i : i + 2000]))
+            .order_by(User.region_code, User.username)
+        ).all()
+        out.extend((r.username, r.region_code) for r in rows)
+    return out

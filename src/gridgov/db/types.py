@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -30,3 +30,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def code_string(length: int = 15) -> String:
+    """Division and grid codes: byte-order ("C") collation on PostgreSQL.
+
+    Codes are compared as ranges for subtree queries; under ICU or glibc locales (zh_CN, en_US)
+    punctuation and digits interleave differently, so the codes must sort by bytes as on SQLite.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")

@@ -41,6 +41,17 @@ def scope_prefix(code: str, level: int) -> str:
     return code[: PREFIX_LEN[level]]
 
 
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """[low, high) bounds holding exactly the digit codes that start with `prefix`.
+
+    The upper bound is the prefix plus one at the same width ("330203" → "330204"), which sorts
+    correctly under any collation that orders digits 0–9, not only byte order.
+    """
+    if not prefix.isdigit():
+        raise DivisionError(f"代码前缀 {prefix!r} 只能由数字组成")
+    return prefix, str(int(prefix) + 1).zfill(len(prefix))
+
+
 def level_of_code(code: str) -> int:
     """Infer the level of a 12-digit statistical code or a 15-digit grid code."""
     if len(code) == 15 and code.isdigit():

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.db.base import Base
-from gridgov.db.types import UTCDateTime
+from gridgov.db.types import UTCDateTime, code_string
 
 
 class Region(Base):
@@ -20,11 +20,11 @@ class Region(Base):
 
     __tablename__ = "regions"
 
-    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    code: Mapped[str] = mapped_column(code_string(), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     level: Mapped[int] = mapped_column(SmallInteger)
     parent_code: Mapped[str | None] = mapped_column(
-        String(15), ForeignKey("regions.code", ondelete="RESTRICT"), index=True
+        code_string(), ForeignKey("regions.code", ondelete="RESTRICT"), index=True
     )
     is_urban: Mapped[bool] = mapped_column(Boolean, default=False)
     geometry: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -50,7 +50,7 @@ class GridLeader(Base):
     __tablename__ = "grid_leaders"
 
     grid_code: Mapped[str] = mapped_column(
-        String(15), ForeignKey("regions.code", ondelete="CASCADE"), primary_key=True
+        code_string(), ForeignKey("regions.code", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True

@@ -34,6 +34,7 @@ from gridgov.geo.divisions import (
 )
 from gridgov.geo.locate import LocateIndex
 from gridgov.geo.models import GridLeader, MetaValue, Region
+from gridgov.geo.tree import subtree_condition
 
 BATCH = 2000
 GRID_REVISION_KEY = "grid_revision"
@@ -263,15 +264,8 @@ def region_path(session: Session, code: str) -> list[RegionBrief]:
     return [by_code[c] for c in codes if c in by_code]
 
 
-def _subtree_filter(region: Region) -> Any:
-    prefix = region.code[: PREFIX_LEN[region.level]]
-    if region.level == GRID:
-        return Region.code == region.code
-    return (Region.code >= prefix) & (Region.code < prefix + ":")
-
-
 def region_info(session: Session, region: Region) -> RegionInfo:
-    sub = _subtree_filter(region)
+    sub = subtree_condition(region.code)
     children = session.scalar(
         select(func.count()).select_from(Region).where(Region.parent_code == region.code)
     )
@@ -318,7 +312,7 @@ def children_of(session: Session, region: Region) -> list[Region]:
 def grids_under(
     session: Session, region: Region, *, bbox: tuple[float, float, float, float] | None = None
 ) -> list[Region]:
-    q = select(Region).where(_subtree_filter(region), Region.level == GRID)
+    q = select(Region).where(subtree_condition(region.code), Region.level == GRID)
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
         q = q.where(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:19:45.625078
+Create Date: 2026-11-28 10:57:22.125996
 """
 
 from collections.abc import Sequence
@@ -28,10 +28,18 @@ def upgrade() -> None:
     )
     op.create_table(
         "regions",
-        sa.Column("code", sa.String(length=15), nullable=False),
+        sa.Column(
+            "code",
+            sa.String(length=15).with_variant(sa.String(length=15, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("level", sa.SmallInteger(), nullable=False),
-        sa.Column("parent_code", sa.String(length=15), nullable=True),
+        sa.Column(
+            "parent_code",
+            sa.String(length=15).with_variant(sa.String(length=15, collation="C"), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("is_urban", sa.Boolean(), nullable=False),
         sa.Column("geometry", sa.LargeBinary(), nullable=True),
         sa.Column("min_lon", sa.Float(), nullable=True),
@@ -62,7 +70,11 @@ def upgrade() -> None:
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("display_name", sa.String(length=100), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
-        sa.Column("region_code", sa.String(length=15), nullable=False),
+        sa.Column(
+            "region_code",
+            sa.String(length=15).with_variant(sa.String(length=15, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
         sa.Column("locked_until", gridgov.db.types.UTCDateTime(timezone=True), nullable=True),
@@ -100,7 +112,11 @@ def upgrade() -> None:
 
     op.create_table(
         "grid_leaders",
-        sa.Column("grid_code", sa.String(length=15), nullable=False),
+        sa.Column(
+            "grid_code",
+            sa.String(length=15).with_variant(sa.String(length=15, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("assigned_by", sa.Integer(), nullable=True),
         sa.Column("assigned_at", gridgov.db.types.UTCDateTime(timezone=True), nullable=False),
