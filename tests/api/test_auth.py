@@ -24,22 +24,52 @@ def test_token_login_and_me(client) -> None:  # type: ignore[no-untyped-def]
 def test_wrong_password_is_401_with_clear_message(client) -> None:  # type: ignore[no-untyped-def]
     r = client.post("/api/v1/auth/token", data={"username": "admin", "password": "wrong"})
     assert r.status_code == 401
-    assert r.json()["detail"][0]["msg"] == "用户名或密码错误"
-    r = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "wrong"})
-    assert r.status_code == 401
-    assert r.json()["detail"][0]["msg"] == "用户名或密码错误"
+    assert r.json()["detail"][0]["msg"].startswith("用户名或密码错误")
+    assert r.headers["www-authenticate"] == "Bearer"
+    r2 = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "wrong"})
+    assert r2.status_code == 401 and r2.json() == r.json()
 
 
-def test_lockout_after_five_failures(client, session) -> None:  # type: ignore[no-untyped-def]
+def test_lockout_after_five_failures_and_expiry(client, session) -> None:  # type: ignore[no-untyped-def]
+    def login(username: str, password: str):  # type: ignore[no-untyped-def]
+        return client.post("/api/v1/auth/token", data={"username": username, "password": password})
+
     for _ in range(5):
-        client.post("/api/v1/auth/token", data={"username": "town_staff", "password": "bad"})
+        assert login("town_staff", "bad").status_code == 401
+    locked = login("town_staff", "Gridgov@2026")
+    assert locked.status_code == 401
+    user = session.scalar(select(User).where(User.username == "town_staff"))
+    session.refresh(user)
+    assert user.locked_until is not None
+    # A locked account answers exactly like an unknown one: no username enumeration.
+    for _ in range(6):
+        unknown = login("no_such_user", "bad")
+    assert unknown.json() == locked.json()
+    clock.freeze(clock.now() + timedelta(minutes=16))
+    try:
+        assert login("town_staff", "Gridgov@2026").status_code == 200
+    finally:
+        clock.freeze(None)
+
+
+def test_inactive_account_cannot_log_in(client, session) -> None:  # type: ignore[no-untyped-def]
+    user = session.scalar(select(User).where(User.username == "village_staff"))
+    user.is_active = False
+    session.flush()
     r = client.post(
-        "/api/v1/auth/token", data={"username": "town_staff", "password": "Gridgov@2026"}
+        "/api/v1/auth/token", data={"username": "village_staff", "password": "Gridgov@2026"}
     )
     assert r.status_code == 401
-    assert r.json()["detail"][0]["code"] == "locked"
-    user = session.scalar(select(User).where(User.username == "town_staff"))
-    assert user.locked_until is not None
+
+
+def test_api_token_expires(client) -> None:  # type: ignore[no-untyped-def]
+    headers = bearer(client, "admin")
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    clock.freeze(clock.now() + timedelta(hours=12, minutes=1))
+    try:
+        assert client.get("/api/v1/me", headers=headers).status_code == 401
+    finally:
+        clock.freeze(None)
 
 
 def test_passwords_are_argon2id_and_tokens_hashed(client, session) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +99,9 @@ def test_page_login_sets_cookie_and_map_needs_login(client) -> None:  # type: ig
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == "/map"
-    assert SESSION_COOKIE in r.cookies or SESSION_COOKIE in client.cookies
+    set_cookie = r.headers["set-cookie"].lower()
+    assert set_cookie.startswith(SESSION_COOKIE + "=")
+    assert "httponly" in set_cookie and "samesite=strict" in set_cookie
     page = client.get("/map")
     assert page.status_code == 200
     assert "leaflet.js" in page.text and "海曙区" in page.text
@@ -101,3 +133,21 @@ def test_static_assets_served_locally(client) -> None:  # type: ignore[no-untype
 
 def test_now_constant_is_aware() -> None:
     assert NOW.tzinfo is not None
+
+
+def test_failed_commit_is_an_error_not_a_success(app, session) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import Session, sessionmaker
+
+    class FailingCommit(Session):
+        def commit(self) -> None:
+            raise RuntimeError("disk full")
+
+    base = session.info["factory"]
+    app.state.sessionmaker = sessionmaker(
+        bind=base.kw["bind"], class_=FailingCommit, join_transaction_mode="create_savepoint"
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/api/v1/auth/token", data={"username": "admin", "password": "Gridgov@2026"})
+    assert r.status_code == 500
+    assert "access_token" not in r.text

@@ -50,7 +50,7 @@ def test_locate_outside_city_is_clear(client) -> None:  # type: ignore[no-untype
     h = bearer(client, "city_staff")
     r = client.get("/api/v1/locate", params={"lon": 116.4, "lat": 39.9}, headers=h)
     assert r.status_code == 404
-    assert "不在本系统的管辖范围内" in r.json()["detail"][0]["msg"]
+    assert "不在您的管辖范围内" in r.json()["detail"][0]["msg"]
 
 
 def test_locate_gcj02_input(client, session) -> None:  # type: ignore[no-untyped-def]

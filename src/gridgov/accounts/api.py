@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Response
+from fastapi.responses import JSONResponse
 
 from gridgov.accounts import service
 from gridgov.core import clock
@@ -23,20 +24,24 @@ def issue_token(
     settings: SettingsDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
-) -> TokenOut:
+) -> TokenOut | JSONResponse:
     now = clock.now()
     try:
         user = service.authenticate(
             session,
-            username=username,
+            username=username.strip(),
             password=password,
             now=now,
             max_failures=settings.login_max_failures,
             lockout=timedelta(minutes=settings.lockout_minutes),
         )
-    except Unauthorized:
-        session.commit()  # keep the failure count for the lockout, then answer 401
-        raise
+    except Unauthorized as exc:
+        # Answer without raising, so the request's unit of work commits the failure count.
+        return JSONResponse(
+            {"detail": [{"code": exc.code, "msg": exc.msg}]},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     token, row = service.issue_token(
         session,
         user=user,

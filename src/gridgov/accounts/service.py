@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import AuthToken, User, UserRole
@@ -14,6 +14,7 @@ from gridgov.accounts.security import hash_password, new_token, token_digest, ve
 from gridgov.core.errors import Conflict, Rejected, Unauthorized
 from gridgov.geo.models import Region
 
+BAD_LOGIN = "用户名或密码错误, 或账号已停用或因连续登录失败被临时锁定"
 TOKEN_API = "api"  # noqa: S105 - a token kind, not a secret
 TOKEN_SESSION = "session"  # noqa: S105 - a token kind, not a secret
 
@@ -69,26 +70,38 @@ def authenticate(
     max_failures: int,
     lockout: timedelta,
 ) -> User:
-    """Check a password; lock the account after `max_failures` wrong ones in a row."""
+    """Check a password; lock the account after `max_failures` wrong ones in a row.
+
+    Unknown users, wrong passwords, locked and disabled accounts all get the same answer, so the
+    answer does not tell which usernames exist. The failure count is incremented in SQL, so
+    parallel attempts cannot lose increments and slip past the limit.
+    """
     user = session.scalar(select(User).where(User.username == username))
-    bad = Unauthorized("用户名或密码错误", code="bad_credentials")
+    bad = Unauthorized(BAD_LOGIN, code="bad_credentials")
     if user is None:
         verify_password(None, password)
         raise bad
+    password_ok = verify_password(user.password_hash, password)
     if user.locked_until is not None and user.locked_until > now:
-        raise Unauthorized(
-            f"账号已因连续登录失败被锁定, 请于 {user.locked_until.strftime('%H:%M')} (UTC) 后再试",
-            code="locked",
+        raise bad
+    if not password_ok:
+        failures = session.scalar(
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins)
         )
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + lockout
-            user.failed_logins = 0
+        if failures is not None and failures >= max_failures:
+            session.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(locked_until=now + lockout, failed_logins=0)
+            )
         session.flush()
+        session.expire(user)
         raise bad
     if not user.is_active:
-        raise Unauthorized("账号已停用", code="inactive")
+        raise bad
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now

@@ -25,7 +25,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front (readers are not blocked under WAL). A deferred
+    # transaction that reads and then writes fails at once with "database is locked" when another
+    # connection wrote in between, without waiting for the busy timeout.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -440,13 +440,8 @@ def locate_for_user(
 ) -> LocateResult:
     """Locate, answering NotFound when the point lies outside the user's jurisdiction."""
     result = locate(session, lon, lat, crs=crs)
-    scope = scope_of(user)
-    if result.grid is None:
-        raise NotFound(
-            f"坐标 ({result.lon:.6f}, {result.lat:.6f}) 不在本系统的管辖范围内 (不属于任何网格)",
-            code="outside_jurisdiction",
-        )
-    if not scope.contains(result.grid.code):
+    if result.grid is None or not scope_of(user).contains(result.grid.code):
+        # One answer for "in no grid" and "in someone else's grid", so nothing outside leaks.
         raise NotFound(
             f"坐标 ({result.lon:.6f}, {result.lat:.6f}) 不在您的管辖范围内",
             code="outside_jurisdiction",

@@ -74,7 +74,7 @@ def login(
             lockout=timedelta(minutes=settings.lockout_minutes),
         )
     except Unauthorized as exc:
-        session.commit()  # keep the failure count for the lockout
+        # Rendered, not raised: the request's unit of work then commits the failure count.
         return _templates(request).TemplateResponse(
             request,
             "accounts/login.html",
