@@ -151,3 +151,22 @@ def test_failed_commit_is_an_error_not_a_success(app, session) -> None:  # type:
         r = c.post("/api/v1/auth/token", data={"username": "admin", "password": "Gridgov@2026"})
     assert r.status_code == 500
     assert "access_token" not in r.text
+
+
+def test_bearer_token_can_be_revoked(client) -> None:  # type: ignore[no-untyped-def]
+    headers = bearer(client, "admin")
+    assert client.delete("/api/v1/auth/token", headers=headers).status_code == 204
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_session_token_goes_idle_even_as_bearer(client) -> None:  # type: ignore[no-untyped-def]
+    client.post("/login", data={"username": "city_staff", "password": "Gridgov@2026"})
+    token = client.cookies.get(SESSION_COOKIE)
+    client.cookies.clear()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    clock.freeze(clock.now() + timedelta(minutes=31))
+    try:
+        assert client.get("/api/v1/me", headers=headers).status_code == 401
+    finally:
+        clock.freeze(None)

@@ -20,6 +20,7 @@ NOT_SCOPED = {
     ("POST", "/login"): "login",
     ("POST", "/logout"): "logout",
     ("POST", "/api/v1/auth/token"): "login",
+    ("DELETE", "/api/v1/auth/token"): "revokes the caller's own token",
     ("GET", "/api/v1/me"): "the caller's own account",
     ("GET", "/healthz"): "liveness",
     ("GET", "/openapi.json"): "API description",

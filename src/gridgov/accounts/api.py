@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 
 from gridgov.accounts import service
@@ -13,7 +13,7 @@ from gridgov.core import clock
 from gridgov.core.errors import Unauthorized
 from gridgov.geo.schemas import MeOut, RegionBriefOut, TokenOut
 from gridgov.geo.service import region_path
-from gridgov.web.deps import CurrentUser, SessionDep, SettingsDep
+from gridgov.web.deps import CurrentUser, SessionDep, SettingsDep, bearer_token
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -50,6 +50,14 @@ def issue_token(
         lifetime=timedelta(hours=settings.token_hours),
     )
     return TokenOut(access_token=token, expires_at=row.expires_at.isoformat())
+
+
+@router.delete("/auth/token", status_code=204, summary="注销当前 Bearer 令牌")
+def revoke_token(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    token = bearer_token(request)
+    if token:
+        service.revoke_token(session, token=token)
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=MeOut, summary="当前用户")

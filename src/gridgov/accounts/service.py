@@ -112,6 +112,10 @@ def authenticate(
 def issue_token(
     session: Session, *, user: User, kind: str, now: datetime, lifetime: timedelta
 ) -> tuple[str, AuthToken]:
+    # Expired tokens of this user are of no use to anyone: drop them as new ones are issued.
+    session.execute(
+        delete(AuthToken).where(AuthToken.user_id == user.id, AuthToken.expires_at <= now)
+    )
     token, digest = new_token()
     row = AuthToken(
         token_hash=digest,

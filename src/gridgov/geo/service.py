@@ -379,20 +379,40 @@ class LocateResult:
 
 
 class LocateCache:
-    """One STRtree-backed index per database, rebuilt when the grid revision changes."""
+    """One STRtree-backed index per database, rebuilt when the grid revision changes.
+
+    The revision lives in the database (`meta`), so every worker process notices a change made by
+    any other. Builds are serialised: requests arriving during a build wait for it instead of
+    building the same index again (about a second and 25–45 MB each for 12,000 grids).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
         self._entries: dict[str, tuple[str, LocateIndex]] = {}
+
+    def _cached(self, key: str, rev: str) -> LocateIndex | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] == rev else None
 
     def index(self, session: Session) -> LocateIndex:
         bind = session.get_bind()
         key = str(bind.url) if isinstance(bind, Engine) else str(bind.engine.url)
         rev = grid_revision(session)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry[0] == rev:
-                return entry[1]
+        hit = self._cached(key, rev)
+        if hit is not None:
+            return hit
+        with self._build_lock:
+            hit = self._cached(key, rev)
+            if hit is not None:
+                return hit
+            idx = self._build(session)
+            with self._lock:
+                self._entries[key] = (rev, idx)
+            return idx
+
+    def _build(self, session: Session) -> LocateIndex:
         rows = session.execute(
             select(Region.code, Region.geometry)
             .where(Region.level == GRID, Region.geometry.is_not(None))
@@ -400,10 +420,7 @@ class LocateCache:
         ).all()
         codes = [r.code for r in rows]
         geoms = shapely.from_wkb([r.geometry for r in rows]) if rows else []
-        idx = LocateIndex(codes, list(geoms))
-        with self._lock:
-            self._entries[key] = (rev, idx)
-        return idx
+        return LocateIndex(codes, list(geoms))
 
     def clear(self) -> None:
         with self._lock:

@@ -46,19 +46,19 @@ class LoginRequired(Exception):
     """Raised by page dependencies; the handler redirects to the login page."""
 
 
-def _token_from(request: Request) -> tuple[str | None, bool]:
+def bearer_token(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        return auth[7:].strip(), False
-    cookie = request.cookies.get(SESSION_COOKIE)
-    return (cookie, True) if cookie else (None, False)
+        return auth[7:].strip() or None
+    return None
 
 
 def _user(request: Request, session: Session, settings: Settings) -> User | None:
-    token, from_cookie = _token_from(request)
+    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    idle = timedelta(minutes=settings.idle_minutes) if from_cookie else None
+    # The idle limit applies to page-session tokens however they are presented.
+    idle = timedelta(minutes=settings.idle_minutes)
     return user_for_token(session, token=token, now=clock.now(), idle=idle)
 
 
