@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import xstatic.pkg.bootstrap
 import xstatic.pkg.leaflet
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -16,7 +19,7 @@ from gridgov import __version__
 from gridgov.config import Settings
 from gridgov.core.errors import DomainError
 from gridgov.db.engine import make_engine, make_sessionmaker
-from gridgov.web.deps import LoginRequired
+from gridgov.web.deps import SESSION_COOKIE, LoginRequired
 
 WEB = Path(__file__).parent / "web"
 templates = Jinja2Templates(directory=str(WEB / "templates"))
@@ -35,6 +38,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.templates = templates
+    security_headers = _security_headers(settings)
 
     from gridgov.accounts import api as accounts_api
     from gridgov.geo import api as geo_api
@@ -72,6 +76,49 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             status_code=exc.status_code,
         )
 
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {
+                "code": "invalid_input",
+                "msg": f"参数 {'.'.join(str(p) for p in err.get('loc', ()) if p != 'body')} 无效: "
+                f"{err.get('msg', '')}",
+                "loc": list(err.get("loc", ())),
+            }
+            for err in exc.errors()
+        ]
+        if request.url.path.startswith("/api"):
+            return JSONResponse({"detail": problems}, status_code=422)
+        message = "; ".join(p["msg"] for p in problems)  # type: ignore[misc]
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"status": 422, "message": message, "user": None},
+            status_code=422,
+        )
+
+    @app.middleware("http")
+    async def _security(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Cookie-authenticated writes must come from our own pages: a second line of defence
+        # beside SameSite=Strict. Bearer-token clients send no cookie and are not affected.
+        if (
+            request.method not in SAFE_METHODS
+            and SESSION_COOKIE in request.cookies
+            and "authorization" not in request.headers
+        ):
+            origin = request.headers.get("origin") or request.headers.get("referer")
+            if origin and urlsplit(origin).netloc != request.headers.get("host"):
+                return JSONResponse(
+                    {"detail": [{"code": "bad_origin", "msg": "跨站请求被拒绝: 来源与本站不一致"}]},
+                    status_code=403,
+                )
+        response = await call_next(request)
+        for name, value in security_headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
     @app.exception_handler(LoginRequired)
     def _login_required(request: Request, exc: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -82,6 +129,30 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return HTMLResponse("ok")
 
     return app
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _security_headers(settings: Settings) -> dict[str, str]:
+    img = "'self' data:"
+    if settings.tile_url:
+        parts = urlsplit(settings.tile_url.replace("{s}", "a"))
+        host = parts.netloc.replace("a.", "*.", 1) if "{s}" in settings.tile_url else parts.netloc
+        img += f" {parts.scheme}://{host}"
+    csp = (
+        "default-src 'self'; "
+        f"img-src {img}; "
+        "style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+    }
 
 
 def _quote(path: str) -> str:

@@ -170,3 +170,30 @@ def test_session_token_goes_idle_even_as_bearer(client) -> None:  # type: ignore
         assert client.get("/api/v1/me", headers=headers).status_code == 401
     finally:
         clock.freeze(None)
+
+
+def test_security_headers(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/login")
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_cross_site_cookie_write_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    client.post("/login", data={"username": "village_staff", "password": "Gridgov@2026"})
+    grid = client.get("/api/v1/me").json()["region_code"] + "001"
+    evil = {"Origin": "https://evil.example"}
+    r = client.delete(f"/api/v1/grids/{grid}/leader", headers=evil)
+    assert r.status_code == 403 and r.json()["detail"][0]["code"] == "bad_origin"
+    assert client.get(f"/api/v1/grids/{grid}").json()["leader"] is not None
+    same = {"Origin": "http://testserver"}
+    assert client.delete(f"/api/v1/grids/{grid}/leader", headers=same).status_code == 204
+
+
+def test_validation_errors_have_the_api_shape(client) -> None:  # type: ignore[no-untyped-def]
+    headers = bearer(client, "city_staff")
+    r = client.get("/api/v1/locate", params={"lon": "abc", "lat": 29.8}, headers=headers)
+    assert r.status_code == 422
+    problem = r.json()["detail"][0]
+    assert problem["code"] == "invalid_input" and "lon" in problem["msg"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Annotated
 
@@ -132,6 +131,6 @@ def map_page(
             "user": user,
             "user_path": region_path(session, user.region_code),
             "role_labels": ROLE_LABELS,
-            "config_json": json.dumps(config, ensure_ascii=False),
+            "config": config,
         },
     )
