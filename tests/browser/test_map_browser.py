@@ -173,3 +173,15 @@ def test_outside_jurisdiction_page_is_404(site, browser) -> None:  # type: ignor
     resp = page.goto(base + "/map?code=330282000000")
     assert resp is not None and resp.status == 404
     assert "未找到" in page.content()
+
+
+def test_grid_worker_sees_their_grid(site, browser) -> None:  # type: ignore[no-untyped-def]
+    base, _ = site
+    page = _login(browser, base, "grid_worker")
+    page.wait_for_selector("#info-leader")
+    rows = page.locator("#children [data-code]")
+    assert rows.count() == 1
+    code = rows.first.get_attribute("data-code")
+    assert code is not None and len(code) == 15
+    assert code in page.locator("#info-code").inner_text()
+    assert page.locator("#status").is_hidden()  # no error banner

@@ -85,7 +85,7 @@
     const box = $("children");
     box.innerHTML = "";
     box.dataset.parent = current ? current.code : "";
-    $("children-title").textContent = current && current.level < 5 ? "下级" + LEVEL_CHILD[current.level] : "";
+    $("children-title").textContent = current && current.level < 5 ? "下级" + LEVEL_CHILD[current.level] : "本网格";
     $("children-count").textContent = features.length ? String(features.length) : "";
     features.forEach((f) => {
       const a = document.createElement("button");
@@ -143,12 +143,18 @@
     try {
       let info = await api(`/api/v1/regions/${encodeURIComponent(code)}`);
       let target = null;
-      if (info.level === 5) { target = info.code; info = await api(`/api/v1/regions/${encodeURIComponent(info.parent_code)}`); }
+      if (info.level === 5) {
+        target = info.code;
+        // A grid worker's jurisdiction is the grid itself: show it alone, not its village.
+        if (info.code !== cfg.rootCode) info = await api(`/api/v1/regions/${encodeURIComponent(info.parent_code)}`);
+      }
       current = info;
       selectedCode = null;
       renderBreadcrumb(info.path);
       renderInfo(info);
-      const fc = await api(`/api/v1/regions/${encodeURIComponent(info.code)}/children?format=geojson`);
+      const fc = info.level === 5
+        ? await api(`/api/v1/regions/${encodeURIComponent(info.code)}/grids`)
+        : await api(`/api/v1/regions/${encodeURIComponent(info.code)}/children?format=geojson`);
       draw(fc);
       renderChildren(fc.features);
       history.replaceState(null, "", "/map?code=" + encodeURIComponent(target || info.code));
