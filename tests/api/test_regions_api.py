@@ -94,3 +94,23 @@ def test_one_leader_per_grid(session) -> None:  # type: ignore[no-untyped-def]
     assert len(rows) == len(set(rows))
     pk = [c.name for c in GridLeader.__table__.primary_key.columns]
     assert pk == ["grid_code"]
+
+
+def test_batch_locate(client, session) -> None:  # type: ignore[no-untyped-def]
+    h = bearer(client, "town_staff")
+    town = client.get("/api/v1/me", headers=h).json()["region_code"]
+    rows = session.execute(
+        select(Region.code, Region.geometry)
+        .where(Region.level == 5, Region.code.like(town[:9] + "%"))
+        .limit(5)
+    ).all()
+    pts = [shapely.from_wkb(r.geometry).representative_point() for r in rows]
+    body = {"points": [[p.x, p.y] for p in pts] + [[116.4, 39.9]]}
+    r = client.post("/api/v1/locate/batch", json=body, headers=h)
+    assert r.status_code == 200
+    assert r.json()["grid_codes"] == [r.code for r in rows] + [None]
+    assert r.json()["located"] == len(rows)
+    too_many = client.post(
+        "/api/v1/locate/batch", json={"points": [[121.5, 29.8]] * 10_001}, headers=h
+    )
+    assert too_many.status_code == 422

@@ -99,6 +99,12 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
                 assert r.status_code == 404, (lon, lat, r.text)
                 probed += 1
             continue
+        if path == "/api/v1/locate/batch":
+            r = client.post(path, json={"points": [list(p) for p in points]}, headers=headers)
+            assert r.status_code == 200
+            assert r.json()["grid_codes"] == [None] * len(points) and r.json()["located"] == 0
+            probed += 1
+            continue
         if path == "/api/v1/regions":
             for code in outside["region"] + outside["grid"]:
                 name = session.get(Region, code).name

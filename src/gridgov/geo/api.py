@@ -14,7 +14,14 @@ from gridgov.geo import service
 from gridgov.geo.coords import CRS
 from gridgov.geo.divisions import LEVEL_NAMES
 from gridgov.geo.models import Region
-from gridgov.geo.schemas import LeaderIn, LocateOut, RegionBriefOut, RegionOut
+from gridgov.geo.schemas import (
+    LeaderIn,
+    LocateBatchIn,
+    LocateBatchOut,
+    LocateOut,
+    RegionBriefOut,
+    RegionOut,
+)
 from gridgov.web.deps import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["regions"])
@@ -129,6 +136,16 @@ def locate(
         grid=RegionBriefOut(**res.grid.as_dict()),
         path=[RegionBriefOut(**p.as_dict()) for p in res.path],
     )
+
+
+@router.post(
+    "/locate/batch", response_model=LocateBatchOut, summary="批量坐标定位 (每次最多 10,000 点)"
+)
+def locate_batch(body: LocateBatchIn, user: CurrentUser, session: SessionDep) -> LocateBatchOut:
+    lons = [p[0] for p in body.points]
+    lats = [p[1] for p in body.points]
+    codes = service.locate_many_for_user(session, user, lons, lats, crs=body.crs)
+    return LocateBatchOut(grid_codes=codes, located=sum(c is not None for c in codes))
 
 
 @router.get("/grids/{code}", response_model=RegionOut, summary="网格详情 (含网格长)")

@@ -30,6 +30,7 @@ __all__ = [
     "deg2_to_m2",
     "normalise_code",
     "read_grid_file",
+    "sort_faults",
     "summary",
     "validate_grids",
     "write_grid_file",
@@ -40,6 +41,7 @@ DEFAULT_AREA_TOLERANCE_DEG2 = 1e-10
 METRES_PER_DEGREE = 111_320.0
 
 FAULT_LABELS: dict[str, str] = {
+    "empty_file": "文件没有网格",
     "wrong_crs": "坐标系错误",
     "invalid_code": "编码格式错误",
     "unknown_code": "编码未登记",
@@ -49,6 +51,7 @@ FAULT_LABELS: dict[str, str] = {
     "overlap": "网格重叠",
     "outside_village": "超出村社区",
     "gap": "村社区未覆盖",
+    "grid_in_use": "网格仍有账号",
 }
 FAULT_KINDS = tuple(FAULT_LABELS)
 
@@ -197,6 +200,14 @@ def _parse_geometries(
     return geoms, errors
 
 
+def _empty_file_message(name: str) -> str:
+    return f"文件 {name} 中没有网格要素; 网格文件应至少包含一个带 15 位编码和面状边界的要素"
+
+
+def _empty_file_error(name: str) -> GridFileError:
+    return GridFileError(_empty_file_message(name))
+
+
 def read_grid_file(
     path: str | Path,
     *,
@@ -227,6 +238,8 @@ def read_grid_file(
         raise GridFileError(f"无法读取网格文件 {p.name}: {exc}") from None
 
     fields = tuple(str(f) for f in meta["fields"])
+    if (wkb is not None and len(wkb) == 0) or (wkb is None and not any(map(len, field_data))):
+        raise _empty_file_error(p.name)
     code_idx = _find_field(fields, code_field)
     if code_idx is None:
         existing = ", ".join(fields) if fields else "(无属性字段)"
@@ -634,6 +647,51 @@ def _check_overlaps(
     return faults
 
 
+def _check_stored_overlaps(
+    features: Sequence[GridFeature],
+    geoms: npt.NDArray[Any],
+    idx: npt.NDArray[np.intp],
+    stored_grids: Mapping[str, BaseGeometry],
+    tolerance: float,
+) -> list[GridFault]:
+    """Valid grids of the file overlapping grids already stored for other villages (STRtree)."""
+    if len(idx) == 0 or not stored_grids:
+        return []
+    stored_codes = np.array(list(stored_grids), dtype=object)
+    stored = np.empty(len(stored_codes), dtype=object)
+    stored[:] = list(stored_grids.values())
+    broken = ~shapely.is_valid(stored)
+    if broken.any():
+        stored[broken] = shapely.make_valid(stored[broken])
+    tree = shapely.STRtree(stored)
+    mine, theirs = tree.query(geoms[idx], predicate="intersects")
+    if len(mine) == 0:
+        return []
+    mine = idx[mine]
+    inter = shapely.intersection(geoms[mine], stored[theirs])
+    areas = shapely.area(inter)
+    big = areas > tolerance
+    points = shapely.point_on_surface(inter[big])
+    faults: list[GridFault] = []
+    for i, j, area, pt in zip(mine[big], theirs[big], areas[big], points, strict=True):
+        f, other = features[i], str(stored_codes[j])
+        lon, lat = float(shapely.get_x(pt)), float(shapely.get_y(pt))
+        m2 = deg2_to_m2(float(area), lat)
+        faults.append(
+            GridFault(
+                "overlap",
+                f.code,
+                f.row,
+                f"网格 {f.code} (第 {f.row} 行) 与已登记的网格 {other} "
+                f"(属村社区 {other[: PREFIX_LEN[VILLAGE]]}, 不在本文件中) 重叠约 {_fmt_m2(m2)} 平方米; "
+                f"网格不能覆盖其他村社区的网格, 请修正边界, 或在文件中一并提供该村社区的全部网格",
+                lon,
+                lat,
+            )
+        )
+    return faults
+
+
 def _check_outside(
     features: Sequence[GridFeature],
     geoms: npt.NDArray[Any],
@@ -735,18 +793,27 @@ def _sort_key(fault: GridFault) -> tuple[int, int, str, int]:
     return (file_level, row, fault.code or "", FAULT_KINDS.index(fault.kind))
 
 
+def sort_faults(faults: Iterable[GridFault]) -> list[GridFault]:
+    """Faults in report order: file-level first, then by row, then row-less faults by code."""
+    return sorted(faults, key=_sort_key)
+
+
 def validate_grids(
     grid_file: GridFile,
     *,
     villages: Mapping[str, BaseGeometry],
     known_grid_codes: Collection[str] = (),
+    stored_grids: Mapping[str, BaseGeometry] | None = None,
     area_tolerance_deg2: float = DEFAULT_AREA_TOLERANCE_DEG2,
 ) -> list[GridFault]:
     """Find every fault of a grid file; see ``FAULT_LABELS`` for the kinds.
 
     ``villages`` maps 12-digit village codes to their boundaries (WGS-84 lon/lat). When
     ``known_grid_codes`` is not empty only those grid codes are accepted (e.g. when updating the
-    boundaries of registered grids); other codes are ``unknown_code``.
+    boundaries of registered grids); other codes are ``unknown_code``. ``stored_grids`` maps codes
+    of grids already stored that the file does not replace (other villages' grids) to their
+    boundaries: a grid of the file overlapping one of them is ``overlap`` too. A file without
+    features is one ``empty_file`` fault.
 
     The file is assumed to bring ALL grids of every village it mentions: the part of such a
     village not covered by its grids in the file is reported as ``gap``. Overlaps, parts outside
@@ -757,6 +824,8 @@ def validate_grids(
     """
     features = grid_file.features
     n = len(features)
+    if n == 0:
+        return [GridFault("empty_file", None, None, _empty_file_message(grid_file.name))]
     geoms = np.empty(n, dtype=object)
     geoms[:] = [f.geometry for f in features]
 
@@ -781,7 +850,7 @@ def validate_grids(
                         f"网格 {label} 没有几何; 每个网格都应有面状边界 (Polygon/MultiPolygon)",
                     )
                 )
-        return sorted(faults, key=_sort_key)
+        return sort_faults(faults)
 
     geom_faults, valid = _check_geometries(features, geoms)
     faults.extend(geom_faults)
@@ -790,6 +859,9 @@ def validate_grids(
     shapely.prepare(geoms[valid_idx])
     tree = shapely.STRtree(geoms[valid_idx])
     faults.extend(_check_overlaps(features, geoms, valid_idx, tree, area_tolerance_deg2))
+    faults.extend(
+        _check_stored_overlaps(features, geoms, valid_idx, stored_grids or {}, area_tolerance_deg2)
+    )
 
     # Grids whose village is known: checked against the village, and used to cover it.
     village_of = [f.code[: PREFIX_LEN[VILLAGE]] if _valid_code(f.code) else "" for f in features]
@@ -816,7 +888,7 @@ def validate_grids(
     for j in np.flatnonzero(in_village).tolist():
         members.setdefault(village_of[j], []).append(j)
     faults.extend(_check_gaps(features, cover, members, village_geom, area_tolerance_deg2))
-    return sorted(faults, key=_sort_key)
+    return sort_faults(faults)
 
 
 def summary(faults: Iterable[GridFault]) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from gridgov.geo.coords import CRS
+
 
 class RegionBriefOut(BaseModel):
     code: str
@@ -40,6 +42,25 @@ class LocateOut(BaseModel):
     lat: float
     grid: RegionBriefOut
     path: list[RegionBriefOut]
+
+
+MAX_BATCH_POINTS = 10_000
+
+
+class LocateBatchIn(BaseModel):
+    points: list[tuple[float, float]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_POINTS,
+        description="[[经度, 纬度], …], 每次最多 10,000 个点",
+    )
+    crs: CRS = Field(default=CRS.WGS84, description="输入坐标系: wgs84 / gcj02 / bd09")
+
+
+class LocateBatchOut(BaseModel):
+    grid_codes: list[str | None] = Field(
+        description="与输入顺序一致的网格代码; 不在您的管辖范围内的点为 null"
+    )
+    located: int = Field(description="落在管辖范围内的点数")
 
 
 class LeaderIn(BaseModel):

@@ -466,6 +466,17 @@ def locate_for_user(
     return result
 
 
+def locate_many_for_user(
+    session: Session, user: User, lons: Any, lats: Any, *, crs: CRS | str = CRS.WGS84
+) -> list[str | None]:
+    """Batch locate; points outside the user's jurisdiction come back as None like any outside."""
+    scope = scope_of(user)
+    return [
+        c if c is not None and scope.contains(c) else None
+        for c in locate_many(session, lons, lats, crs=crs)
+    ]
+
+
 # --------------------------------------------------------------------------- grid leaders
 
 
