@@ -120,6 +120,23 @@ def test_import_locate_export(db: Path) -> None:
         assert codes == [VILLAGE + "001", VILLAGE + "002"]
 
 
+def test_locate_batch_csv(db: Path) -> None:
+    src = db / "grids.geojson"
+    write_grid_file(src, [(VILLAGE + "001", "西", WEST, {}), (VILLAGE + "002", "东", EAST, {})])
+    assert runner.invoke(app, ["grids", "import", str(src)]).exit_code == 0
+    pts = db / "pts.csv"
+    pts.write_text("id,lon,lat\n1,121.542,29.862\n2,121.548,29.862\n3,116.4,39.9\n4,abc,29.8\n")
+    out = db / "out.csv"
+    r = runner.invoke(app, ["locate-batch", str(pts), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "id,lon,lat,grid_code,village_code,town_code,district_code,note"
+    assert lines[1].startswith(f"1,121.542,29.862,{VILLAGE}001,{VILLAGE},330203001000,330203000000")
+    assert lines[2].split(",")[3] == VILLAGE + "002"
+    assert lines[3].endswith("不在管辖范围内")
+    assert "第 5 行坐标无效" in lines[4]
+
+
 def test_faulty_import_writes_nothing(db: Path) -> None:
     src = db / "bad.geojson"
     overlapping = box(121.544, 29.860, 121.550, 29.865)

@@ -157,6 +157,71 @@ def locate(
     console.print(" › ".join(f"{p.name}[dim]({p.code})[/]" for p in res.path))
 
 
+@app.command("locate-batch")
+def locate_batch(
+    src: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV, 含 lon 和 lat 两列")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(help="输出 CSV (原有列 + grid_code, village_code, town_code, district_code)"),
+    ],
+    crs: Annotated[str, typer.Option(help="输入坐标系: wgs84 | gcj02 | bd09")] = "wgs84",
+    lon_field: Annotated[str, typer.Option(help="经度列名")] = "lon",
+    lat_field: Annotated[str, typer.Option(help="纬度列名")] = "lat",
+) -> None:
+    """批量定位: 为 CSV 中每个点求网格 (向量化, 每秒数百万点)。坐标无效的行原样保留并注明原因。"""
+    import csv
+
+    import numpy as np
+
+    from gridgov.geo import service as geo
+    from gridgov.geo.coords import CRS
+
+    if crs not in {c.value for c in CRS}:
+        fail(f"--crs {crs!r} 无效; 可选 wgs84、gcj02、bd09")
+    with src.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields = list(reader.fieldnames or [])
+        rows = list(reader)
+    missing = [f for f in (lon_field, lat_field) if f not in fields]
+    if missing:
+        fail(f"{src.name} 缺少列 {'、'.join(missing)}; 现有列: {'、'.join(fields) or '(无)'}")
+    lons = np.full(len(rows), np.nan)
+    lats = np.full(len(rows), np.nan)
+    problems: dict[int, str] = {}
+    for i, row in enumerate(rows):
+        try:
+            lons[i] = float(row[lon_field])
+            lats[i] = float(row[lat_field])
+        except (TypeError, ValueError):
+            problems[i] = (
+                f"第 {i + 2} 行坐标无效: {lon_field}={row.get(lon_field)!r}, {lat_field}={row.get(lat_field)!r}"
+            )
+    with unit_of_work() as session:
+        codes = geo.locate_many(session, lons, lats, crs=crs)
+    extra = ["grid_code", "village_code", "town_code", "district_code", "note"]
+    inside = 0
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields + [f for f in extra if f not in fields])
+        writer.writeheader()
+        for i, row in enumerate(rows):
+            code = codes[i] if i not in problems else None
+            inside += code is not None
+            row.update(
+                grid_code=code or "",
+                village_code=code[:12] if code else "",
+                town_code=code[:9] + "000" if code else "",
+                district_code=code[:6] + "000000" if code else "",
+                note=problems.get(i, "" if code else "不在管辖范围内"),
+            )
+            writer.writerow(row)
+    console.print(
+        f"[green]已定位[/] {len(rows):,} 个点: {inside:,} 个在网格内, "
+        f"{len(rows) - inside - len(problems):,} 个在管辖范围外, {len(problems):,} 行坐标无效 → {out}"
+    )
+
+
 def main() -> None:
     app()
 
