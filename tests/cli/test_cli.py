@@ -157,6 +157,26 @@ def test_db_current_is_head(db: Path) -> None:
     assert r.exit_code == 0 and f"最新 {head_revision()}" in r.output and "已是最新" in r.output
 
 
+def test_demo_refuses_a_database_with_real_accounts(db: Path) -> None:
+    made = runner.invoke(
+        app,
+        [
+            "users",
+            "add",
+            "wang",
+            "--region",
+            "330203001000",
+            "--role",
+            "town_staff",
+            "--password",
+            "Str0ng!pass",
+        ],
+    )
+    assert made.exit_code == 0
+    r = runner.invoke(app, ["demo", "--no-serve"])
+    assert r.exit_code == 1 and "非演示账号" in r.output and "wang" in r.output
+
+
 def test_locate_rejects_unknown_crs(db: Path) -> None:
     r = runner.invoke(app, ["locate", "121.5", "29.8", "--crs", "utm"])
     assert r.exit_code == 1 and "wgs84" in r.output

@@ -152,6 +152,18 @@ def revoke_token(session: Session, *, token: str) -> None:
     session.execute(delete(AuthToken).where(AuthToken.token_hash == token_digest(token)))
 
 
+def other_usernames(session: Session, *, known: Collection[str], limit: int = 5) -> list[str]:
+    """Up to `limit` usernames that are not in `known` (e.g. real accounts beside the demo ones)."""
+    return list(
+        session.scalars(
+            select(User.username)
+            .where(User.username.not_in(list(known)))
+            .order_by(User.username)
+            .limit(limit)
+        ).all()
+    )
+
+
 def accounts_at(session: Session, *, region_codes: Collection[str]) -> list[tuple[str, str]]:
     """(username, region_code) of every account sitting exactly at one of `region_codes`."""
     codes = list(region_codes)

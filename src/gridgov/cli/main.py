@@ -72,9 +72,17 @@ def demo(
     port: Annotated[int | None, typer.Option(help="端口")] = None,
 ) -> None:
     """构建演示城市 (宁波真实区划 + 生成的乡镇/村社区/网格边界 + 各级演示账号)。"""
-    from gridgov.demo.build import create_demo_accounts, generate_geometry, store_generated
+    from gridgov.demo.build import (
+        create_demo_accounts,
+        demo_refusal,
+        generate_geometry,
+        store_generated,
+    )
     from gridgov.geo.divisions import GRID, load_divisions
 
+    with unit_of_work() as session:
+        if reason := demo_refusal(session):
+            fail(reason)
     counts = init_tree(None)
     if reset or counts.get(GRID, 0) == 0:
         with progress_bar() as progress:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import User
 from gridgov.accounts.rules import ROLE_LABELS, Role
-from gridgov.accounts.service import create_user
+from gridgov.accounts.service import create_user, other_usernames
 from gridgov.geo import service as geo
 from gridgov.geo.divisions import GRID, Division
 from gridgov.geo.generate import GeneratedCity, generate_city, load_centres
@@ -84,6 +84,34 @@ def store_generated(
         session, village_codes=villages, grids=grids, source="generated", now=now
     )
     return updated + g_up, g_ins, g_del
+
+
+DEMO_USERNAMES = (
+    "admin",
+    "city_staff",
+    "district_staff",
+    "department_staff",
+    "town_staff",
+    "village_staff",
+    "grid_worker",
+)
+DEMO_CITY = "330200000000"
+
+
+def demo_refusal(session: Session) -> str | None:
+    """Why this database must not receive the demo (published passwords, generated grids), or None."""
+    cities = geo.city_codes(session)
+    if cities and cities != [DEMO_CITY]:
+        return f"数据库中已有其他城市的区划 ({', '.join(cities)}); 演示数据只能建在空库或演示库中"
+    others = other_usernames(session, known=DEMO_USERNAMES)
+    if others:
+        return (
+            f"数据库中已有非演示账号 ({', '.join(others)} 等); 演示账号的密码是公开的, "
+            "不能建在真实库中。请把 GRIDGOV_DATABASE_URL 指向一个新的数据库"
+        )
+    if "imported" in geo.grid_sources(session):
+        return "数据库中已有导入的真实网格; 演示会覆盖它们。请把 GRIDGOV_DATABASE_URL 指向一个新的数据库"
+    return None
 
 
 def demo_accounts(session: Session) -> list[DemoAccount]:

@@ -528,6 +528,18 @@ def remove_grid_leader(session: Session, *, actor: User, grid_code: str) -> None
     session.flush()
 
 
+def grid_sources(session: Session) -> set[str]:
+    """Where the stored grids came from: 'generated', 'imported'."""
+    rows = session.scalars(
+        select(Region.geometry_source).where(Region.level == GRID).distinct()
+    ).all()
+    return {r for r in rows if r}
+
+
+def city_codes(session: Session) -> list[str]:
+    return list(session.scalars(select(Region.code).where(Region.level == CITY)).all())
+
+
 def counts_by_level(session: Session) -> dict[int, int]:
     rows = session.execute(select(Region.level, func.count()).group_by(Region.level)).all()
     return {int(lv): int(n) for lv, n in rows}
