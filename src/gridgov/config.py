@@ -57,7 +57,3 @@ class Settings(BaseSettings):
             # psycopg 3 is the driver we install; plain postgresql:// would look for psycopg2.
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
-
-
-def get_settings() -> Settings:
-    return Settings()

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 
 from gridgov.accounts import service
+from gridgov.accounts.schemas import MeOut, TokenOut
 from gridgov.core import clock
 from gridgov.core.errors import Unauthorized
-from gridgov.geo.schemas import MeOut, RegionBriefOut, TokenOut
+from gridgov.geo.schemas import RegionBriefOut
 from gridgov.geo.service import region_path
 from gridgov.web.deps import CurrentUser, SessionDep, SettingsDep, bearer_token
 
@@ -69,6 +70,3 @@ def me(user: CurrentUser, session: SessionDep) -> MeOut:
         roles=user.roles,
         path=[RegionBriefOut(**p.as_dict()) for p in region_path(session, user.region_code)],
     )
-
-
-__all__ = ["Response", "router"]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import AuthToken, User, UserRole
 from gridgov.accounts.rules import USERNAME_RE, password_problem, role_level_problem
 from gridgov.accounts.security import hash_password, new_token, token_digest, verify_password
 from gridgov.core.errors import Conflict, Rejected, Unauthorized
+from gridgov.geo.divisions import GRID, PREFIX_LEN, level_of_code, prefix_range
 from gridgov.geo.models import Region
 
 BAD_LOGIN = "用户名或密码错误, 或账号已停用或因连续登录失败被临时锁定"
@@ -28,11 +29,10 @@ def create_user(
     roles: list[str],
     display_name: str = "",
     now: datetime,
-    check_password: bool = True,
 ) -> User:
     if not USERNAME_RE.match(username):
         raise Rejected(f"用户名 {username!r} 无效: 3–64 位字母、数字、下划线、点或连字符")
-    if check_password and (problem := password_problem(password, username)):
+    if problem := password_problem(password, username):
         raise Rejected(f"用户 {username} 的密码不符合要求: {problem}")
     region = session.get(Region, region_code)
     if region is None:
@@ -150,6 +150,25 @@ def user_for_token(
 
 def revoke_token(session: Session, *, token: str) -> None:
     session.execute(delete(AuthToken).where(AuthToken.token_hash == token_digest(token)))
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def get_user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def count_users_under(session: Session, *, root_code: str) -> int:
+    """Accounts sitting anywhere in the subtree of `root_code`."""
+    level = level_of_code(root_code)
+    if level == GRID:
+        cond = User.region_code == root_code
+    else:
+        low, high = prefix_range(root_code[: PREFIX_LEN[level]])
+        cond = (User.region_code >= low) & (User.region_code < high)
+    return int(session.scalar(select(func.count()).select_from(User).where(cond)) or 0)
 
 
 def other_usernames(session: Session, *, known: Collection[str], limit: int = 5) -> list[str]:

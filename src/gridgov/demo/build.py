@@ -19,8 +19,8 @@ from gridgov.geo.models import Region
 from gridgov.geo.outlines import load_county_outlines
 
 Progress = Callable[[str, int, int], None]
-# Printed by `gridgov demo` for the synthetic demo city only; real accounts are made with
-# `gridgov users add`, which enforces the password policy.
+# Published on purpose: printed by `gridgov demo` for the synthetic demo city, which refuses to
+# build into a database holding real accounts (demo_refusal). It meets the password policy.
 DEMO_PASSWORD = "Gridgov@2026"  # noqa: S105
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import JSONResponse
 
 from gridgov.accounts.access import access_grid, access_region, scope_of
 from gridgov.core import clock
@@ -167,6 +166,3 @@ def put_leader(
 def delete_leader(grid: AccessibleGrid, user: CurrentUser, session: SessionDep) -> Response:
     service.remove_grid_leader(session, actor=user, grid_code=grid.code)
     return Response(status_code=204)
-
-
-__all__ = ["GEOJSON", "JSONResponse", "router"]

@@ -65,17 +65,3 @@ class LocateBatchOut(BaseModel):
 
 class LeaderIn(BaseModel):
     username: str = Field(description="A grid worker of the grid's village")
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type name
-    expires_at: str
-
-
-class MeOut(BaseModel):
-    username: str
-    display_name: str
-    region_code: str
-    roles: list[str]
-    path: list[RegionBriefOut]

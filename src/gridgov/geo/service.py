@@ -6,7 +6,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +16,9 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from gridgov.accounts import service as accounts
 from gridgov.accounts.access import Scope, access_grid, not_found_region, scope_of
-from gridgov.accounts.models import User, UserRole
+from gridgov.accounts.models import User
 from gridgov.accounts.rules import Role, may_assign_leader
 from gridgov.core.errors import Forbidden, NotFound, Rejected
 from gridgov.geo.coords import CRS, to_wgs84
@@ -168,9 +169,7 @@ def replace_village_grids(
     )
     gone = sorted(old - keep)
     if gone:
-        users_there = session.execute(
-            select(User.username, User.region_code).where(User.region_code.in_(gone))
-        ).all()
+        users_there = accounts.accounts_at(session, region_codes=gone)
         if users_there:
             listed = "; ".join(f"{u} 在 {c}" for u, c in users_there[:20])
             raise Rejected(
@@ -242,7 +241,6 @@ class RegionInfo:
     grid_count: int
     user_count: int
     leader: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def ancestor_codes(code: str) -> list[str]:
@@ -272,12 +270,7 @@ def region_info(session: Session, region: Region) -> RegionInfo:
     grids = session.scalar(
         select(func.count()).select_from(Region).where(sub, Region.level == GRID)
     )
-    users = session.scalar(
-        select(func.count())
-        .select_from(User)
-        .join(Region, Region.code == User.region_code)
-        .where(sub)
-    )
+    users = accounts.count_users_under(session, root_code=region.code)
     info = RegionInfo(
         region, region_path(session, region.code), children or 0, grids or 0, users or 0
     )
@@ -287,16 +280,13 @@ def region_info(session: Session, region: Region) -> RegionInfo:
 
 
 def grid_leader(session: Session, grid_code: str) -> dict[str, Any] | None:
-    row = session.execute(
-        select(User.username, User.display_name, GridLeader.assigned_at)
-        .join(GridLeader, GridLeader.user_id == User.id)
-        .where(GridLeader.grid_code == grid_code)
-    ).first()
-    if row is None:
+    row = session.get(GridLeader, grid_code)
+    leader = accounts.get_user(session, row.user_id) if row is not None else None
+    if row is None or leader is None:
         return None
     return {
-        "username": row.username,
-        "display_name": row.display_name,
+        "username": leader.username,
+        "display_name": leader.display_name,
         "assigned_at": row.assigned_at.isoformat(),
     }
 
@@ -489,7 +479,7 @@ def assign_grid_leader(
         raise Forbidden(
             "只有村社区及以上工作人员或管理员可以指定网格长", code="cannot_assign_leader"
         )
-    leader = session.scalar(select(User).where(User.username == username))
+    leader = accounts.get_user_by_username(session, username)
     if leader is None or not scope_of(actor).contains(leader.region_code):
         raise NotFound(f"用户 {username} 不存在或不在您的管辖范围内", code="user_not_found")
     village_code = grid.parent_code or ""
@@ -497,12 +487,7 @@ def assign_grid_leader(
         raise Rejected(
             f"网格长须为本村社区 ({village_code}) 的网格员; 用户 {username} 属于 {leader.region_code}"
         )
-    has_role = session.scalar(
-        select(UserRole.role).where(
-            UserRole.user_id == leader.id, UserRole.role == Role.GRID_WORKER
-        )
-    )
-    if has_role is None or not leader.is_active:
+    if Role.GRID_WORKER not in leader.roles or not leader.is_active:
         raise Rejected(f"用户 {username} 不是在岗的网格员 (grid_worker), 不能担任网格长")
     row = session.get(GridLeader, grid.code)
     if row is None:
