@@ -192,15 +192,18 @@ def test_import_replaces_a_villages_grids_and_refreshes_locate(session) -> None:
 
 def test_import_refuses_to_delete_a_grid_with_accounts(session) -> None:  # type: ignore[no-untyped-def]
     from gridgov.accounts.models import User
-    from gridgov.core.errors import Rejected
 
     worker = session.scalar(select(User).where(User.username == "grid_worker"))
     village = worker.region_code[:12]
     vgeom = shapely.from_wkb(session.get(Region, village).geometry)
     before = _snapshot(session)
     feats = (GridFeature(1, village + "901", "整村网格", vgeom),)
-    with pytest.raises(Rejected, match="grid_worker"):
-        import_grid_file(session, GridFile("one.geojson", "EPSG:4326", feats), now=NOW)
+    report = import_grid_file(session, GridFile("one.geojson", "EPSG:4326", feats), now=NOW)
+    assert not report.ok and not report.written
+    in_use = [f for f in report.faults if f.kind == "grid_in_use"]
+    assert [f.code for f in in_use] == [worker.region_code]
+    assert "grid_worker" in in_use[0].message
+    assert in_use[0].lon is not None and in_use[0].lat is not None
     session.expire_all()
     assert _snapshot(session) == before
 

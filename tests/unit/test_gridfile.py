@@ -21,6 +21,7 @@ from gridgov.geo.gridfile import (
     GridFileError,
     normalise_code,
     read_grid_file,
+    sort_faults,
     summary,
     validate_grids,
     write_grid_file,
@@ -380,3 +381,62 @@ def test_summary_lines(tmp_path: Path) -> None:
     assert lines[0].startswith("共发现 1 个问题")
     assert lines[1].startswith("[村社区未覆盖] 编码 330203001001")
     assert "121.529000,29.810000" in lines[1]
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".shp"])
+def test_file_without_features_cannot_be_read(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"empty{suffix}"
+    write_grid_file(path, [])
+    with pytest.raises(GridFileError, match=rf"文件 empty\{suffix} 中没有网格要素"):
+        read_grid_file(path)
+
+
+def test_bare_feature_collection_cannot_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "bare.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with pytest.raises(GridFileError, match="没有网格要素"):
+        read_grid_file(path)
+
+
+def test_empty_grid_file_is_one_fault() -> None:
+    faults = validate_grids(GridFile("empty.gpkg", "EPSG:4326", ()), villages=VILLAGES)
+    assert [(f.kind, f.code, f.row) for f in faults] == [("empty_file", None, None)]
+    assert "empty.gpkg" in faults[0].message
+    assert FAULT_LABELS["empty_file"] in summary(faults)
+
+
+# A stored grid of a third village east of VILLAGE_B, which the file does not bring.
+STORED_EAST = {"330203001003001": box(121.56, 29.80, 121.57, 29.82)}
+
+
+def test_overlap_with_stored_grid_of_another_village(tmp_path: Path) -> None:
+    villages = {**VILLAGES, VILLAGE_B: box(121.53, 29.80, 121.562, 29.82)}
+    features = replace(
+        clean_features(), "330203001002003", geometry=box(121.55, 29.80, 121.562, 29.82)
+    )
+    grid_file = roundtrip(tmp_path, features)
+    faults = validate_grids(grid_file, villages=villages, stored_grids=STORED_EAST)
+    # The village boundary given here reaches that far, so only the stored grid objects.
+    assert [(f.kind, f.code, f.row) for f in faults] == [("overlap", "330203001002003", 6)]
+    message = faults[0].message
+    assert "330203001003001" in message and "330203001003" in message
+    expected = 0.002 * 0.02 * 111_320**2 * math.cos(math.radians(29.81))
+    assert f"约 {expected:,.0f}"[:5] in message and "平方米" in message
+    assert near(faults[0], box(121.56, 29.80, 121.562, 29.82))
+
+
+def test_stored_grids_that_only_touch_are_fine(tmp_path: Path) -> None:
+    grid_file = roundtrip(tmp_path, clean_features())
+    assert validate_grids(grid_file, villages=VILLAGES, stored_grids=STORED_EAST) == []
+    # Below the area tolerance counts as touching.
+    sliver = {"330203001003001": box(121.56 - 1e-9, 29.80, 121.57, 29.82)}
+    assert validate_grids(grid_file, villages=VILLAGES, stored_grids=sliver) == []
+
+
+def test_grid_in_use_is_a_labelled_kind_sorted_with_village_faults() -> None:
+    assert FAULT_LABELS["grid_in_use"] == "网格仍有账号"
+    in_use = GridFault("grid_in_use", "330203001001004", None, "账号 grid_worker 仍在该网格")
+    ring = GridFault("invalid_ring", "330203001001002", 2, "边界无效")
+    crs = GridFault("wrong_crs", None, None, "坐标系错误")
+    assert sort_faults([in_use, ring, crs]) == [crs, ring, in_use]
+    assert "[网格仍有账号] 编码 330203001001004" in summary([in_use])

@@ -63,22 +63,24 @@ def _run_import(
     from gridgov.geo.gridfile import GridFileError, read_grid_file
     from gridgov.geo.importer import import_grid_file
 
-    with console.status(f"读取 {path.name} …"):
+    with console.status(f"读取 {path.name} …") as status:
         try:
             grid_file = read_grid_file(
                 path, code_field=code_field, name_field=name_field, layer=layer
             )
         except GridFileError as exc:
             fail(str(exc))
-    verb = "校验并写入" if write else "校验"
-    with (
-        console.status(f"{verb} {len(grid_file.features):,} 个网格 …"),
-        unit_of_work() as session,
-    ):
-        try:
-            report = import_grid_file(session, grid_file, now=clock.now(), write=write)
-        except DomainError as exc:
-            fail(exc.msg)
+        with unit_of_work() as session:
+            try:
+                report = import_grid_file(
+                    session,
+                    grid_file,
+                    now=clock.now(),
+                    write=write,
+                    progress=lambda stage: status.update(f"{path.name}: {stage} …"),
+                )
+            except DomainError as exc:
+                fail(exc.msg)
     if report.faults:
         console.print(_faults_table(report.faults))
         raise typer.Exit(1)
@@ -91,6 +93,9 @@ def _run_import(
         console.print(
             f"[green]校验通过[/] {report.file}: {report.features:,} 个网格, {report.villages:,} 个村社区"
         )
+    if report.leaders_removed:
+        done = "已随删除的网格移除" if write else "导入时将随删除的网格移除"
+        console.print(f"[yellow]注意:[/] {report.leaders_removed:,} 个网格长任命{done}")
 
 
 CodeField = Annotated[str, typer.Option(help="网格代码字段名")]
