@@ -129,12 +129,13 @@ def session(seeded: Seeded) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(seeded: Seeded, session: Session):  # type: ignore[no-untyped-def]
+def app(seeded: Seeded, session: Session, tmp_path):  # type: ignore[no-untyped-def]
     """The web app, its requests running inside the test's rolled-back transaction."""
     from gridgov.app import create_app
     from gridgov.config import Settings
 
-    application = create_app(Settings(database_url=seeded.url), engine=seeded.engine)
+    settings = Settings(database_url=seeded.url, media_dir=tmp_path / "media")
+    application = create_app(settings, engine=seeded.engine)
     application.state.sessionmaker = session.info["factory"]
     return application
 

@@ -41,12 +41,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     security_headers = _security_headers(settings)
 
     from gridgov.accounts import api as accounts_api
+    from gridgov.events import api as events_api
+    from gridgov.events import pages as events_pages
     from gridgov.geo import api as geo_api
+    from gridgov.open311 import api as open311_api
     from gridgov.web import pages
 
     app.include_router(accounts_api.router)
     app.include_router(geo_api.router)
+    app.include_router(events_api.router)
+    app.include_router(open311_api.router)
     app.include_router(pages.router)
+    app.include_router(events_pages.router)
 
     app.mount("/static/app", StaticFiles(directory=str(WEB / "static")), name="static")
     app.mount(

@@ -45,6 +45,24 @@ class Settings(BaseSettings):
         description="Division code list (CSV code,name,level,parent_code); empty = shipped Ningbo 2023",
     )
     log_level: str = Field(default="info", description="Server log level")
+    office_hours: str = Field(
+        default="08:30-12:00,13:30-17:30",
+        description="Office hours of a working day (Asia/Shanghai), for deadlines in working hours",
+    )
+    calendar_file: Path | None = Field(
+        default=None,
+        description="TOML of holidays and make-up workdays for years chinese-calendar lacks; "
+        "empty = shipped table",
+    )
+    catalog_file: Path | None = Field(
+        default=None,
+        description="Event catalog (TOML: categories, deadlines, routing); empty = shipped 33+1",
+    )
+    media_dir: Path = Field(
+        default=Path("var") / "media",
+        description="Where photos are stored, content-addressed (originals, public copies, thumbnails)",
+    )
+    max_upload_mb: float = Field(default=10.0, gt=0, description="Largest photo accepted, in MiB")
 
     @field_validator("database_url")
     @classmethod

@@ -9,6 +9,7 @@ import shapely
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 from starlette.routing import Mount
+from tests.conftest import NOW
 from tests.helpers import bearer
 
 from gridgov.geo.models import Region
@@ -26,7 +27,16 @@ NOT_SCOPED = {
     ("GET", "/openapi.json"): "API description",
     ("GET", "/docs"): "API docs",
     ("GET", "/docs/oauth2-redirect"): "API docs",
+    ("GET", "/api/v1/events/catalog"): "the category catalog, the same for everyone",
+    ("POST", "/api/v1/photos"): "the caller's own upload, attached to nothing yet",
+    ("GET", "/events/new"): "empty report form",
+    ("GET", "/report"): "residents' public report form",
+    ("POST", "/report"): "residents' public report",
+    ("GET", "/track"): "public tracking page: residents' and hotline events by tracking number",
+    ("GET", "/public/events/{no}/photos/{sha256}"): "reporter's photo, EXIF stripped, public",
 }
+# The Open311 API is public by design and lists only residents' own reports (tests/api/test_open311.py).
+PUBLIC_PREFIXES = ("/open311/v2/",)
 
 
 def _outside(session, town_code: str) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
@@ -55,6 +65,123 @@ def _outside_points(session, town_code: str) -> list[tuple[float, float]]:  # ty
     return [(p.x, p.y) for p in pts] + [(0.0, 0.0), (121.0, 31.5)]
 
 
+def _event_outside(app, session, grid_code: str):  # type: ignore[no-untyped-def]
+    """A resident's event with a photo in a grid outside the town, and a notification about it."""
+    import io
+
+    from PIL import Image
+
+    from gridgov.events import service
+    from gridgov.events.service import ReportInput
+
+    ctx = service.context_from_settings(app.state.settings)
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 20), "blue").save(buf, "PNG")
+    photo = service.upload_photo(
+        session, ctx=ctx, user=None, data=buf.getvalue(), filename="p.png", now=NOW
+    )
+    p = shapely.from_wkb(session.get(Region, grid_code).geometry).representative_point()
+    data = ReportInput("ZF03", "别处的事", lon=p.x, lat=p.y, photos=[photo.sha256])
+    ev = service.report_event(
+        session, ctx=ctx, user=None, data=data, channel="public", now=NOW
+    ).event
+    session.flush()
+    return ev
+
+
+def _probe_event_route(client, headers, method: str, path: str, ev, outside) -> int | None:  # type: ignore[no-untyped-def]
+    """Probe one event route with the outside event; None when the route is not an event route."""
+    no = ev.tracking_no
+    sha = ev.photos[0]
+    login = {"username": "town_staff", "password": "Gridgov@2026"}
+    if "{ref}" in path:
+        url = path.replace("{ref}", no)
+        if path.startswith("/api"):
+            body = {"action": "supervise", "comment": "越界督办"} if method == "POST" else None
+            r = client.request(method, url, headers=headers, json=body)
+        else:
+            client.post("/login", data=login)
+            data = (
+                {"action": "supervise", "version": "1", "comment": "x"}
+                if method == "POST"
+                else None
+            )
+            r = client.request(method, url, data=data)
+        assert r.status_code == 404, (method, url, r.status_code, r.text[:300])
+        return 1
+    if "{sha256}" in path:
+        url = path.replace("{sha256}", sha).replace("{variant}", "thumb")
+        if path.startswith("/api"):
+            r = client.get(url, headers=headers)
+        else:
+            client.post("/login", data=login)
+            r = client.get(url)
+        assert r.status_code == 404, (url, r.status_code)
+        return 1
+    if path == "/api/v1/events" and method == "GET":
+        r = client.get(path, params={"q": no}, headers=headers)
+        assert r.status_code == 200 and r.json()["total"] == 0
+        for code in outside["region"] + outside["grid"]:
+            r = client.get(path, params={"region": code}, headers=headers)
+            assert r.status_code == 404, (code, r.text)
+        return 1 + len(outside["region"] + outside["grid"])
+    if path == "/api/v1/events" and method == "POST":
+        p = (ev.lon, ev.lat)
+        r = client.post(
+            path,
+            json={"category": "ZF03", "description": "越界上报", "lon": p[0], "lat": p[1]},
+            headers=headers,
+        )
+        assert r.status_code == 404, r.text
+        return 1
+    if path == "/api/v1/worklists/{name}":
+        for name in ("todo", "due_soon", "overdue", "supervised", "done"):
+            r = client.get(path.replace("{name}", name), headers=headers)
+            assert r.status_code == 200 and no not in r.text
+        return 5
+    if path == "/api/v1/events-export.{fmt}":
+        r = client.get("/api/v1/events-export.csv", params={"q": no}, headers=headers)
+        assert r.status_code == 200 and no not in r.text
+        return 1
+    if path == "/api/v1/notifications":
+        r = client.get(path, headers=headers)
+        assert r.status_code == 200 and all(n["event_id"] != ev.id for n in r.json())
+        return 1
+    if path == "/api/v1/notifications/read":
+        from sqlalchemy.orm import object_session
+
+        from gridgov.events.models import Notification
+
+        ids = (
+            object_session(ev)
+            .scalars(select(Notification.id).where(Notification.event_id == ev.id))
+            .all()
+        )
+        assert ids
+        r = client.post(path, json=list(ids), headers=headers)
+        assert r.status_code == 200 and r.json() == {"marked": 0}
+        return 1
+    if path == "/events" and method == "GET":
+        client.post("/login", data=login)
+        r = client.get(path, params={"list": "search", "q": no})
+        assert r.status_code == 200 and f'href="/events/{no}"' not in r.text and "共 0 件" in r.text
+        return 1
+    if path == "/events/new" and method == "POST":
+        client.post("/login", data=login)
+        r = client.post(
+            path,
+            data={
+                "category": "ZF03",
+                "description": "越界",
+                "lon": str(ev.lon),
+                "lat": str(ev.lat),
+            },
+        )
+        assert r.status_code == 404 and "管辖范围" in r.text
+        return 1
+    return None
+
+
 def _walk(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
     """Every (method, path), descending into included routers (FastAPI wraps them lazily)."""
     for route in routes:
@@ -81,8 +208,13 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
     outside = _outside(session, town)
     points = _outside_points(session, town)
     probed = 0
+    far = _event_outside(app, session, outside["grid"][0])
     for method, path in _routes(app):
-        if (method, path) in NOT_SCOPED:
+        if (method, path) in NOT_SCOPED or path.startswith(PUBLIC_PREFIXES):
+            continue
+        n = _probe_event_route(client, headers, method, path, far, outside)
+        if n is not None:
+            probed += n
             continue
         if "{code}" in path:
             for code in outside["region"] + outside["grid"]:

@@ -21,6 +21,9 @@ class User(Base):
     region_code: Mapped[str] = mapped_column(
         code_string(), ForeignKey("regions.code", ondelete="RESTRICT"), index=True
     )
+    # A town platform (ZZ, SC, ZF, BM) or a department code (event catalog); empty for the staff
+    # of a government's dispatch centre, who act for all of its platforms and departments.
+    unit: Mapped[str] = mapped_column(String(16), default="", server_default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 
 from gridgov.geo.divisions import CITY, DISTRICT, GRID, TOWN, VILLAGE
@@ -56,6 +57,24 @@ def role_level_problem(role: str, level: int) -> str | None:
 
         allowed = "、".join(LEVEL_NAMES[lv] for lv in sorted(ROLE_LEVELS[role]))
         return f"角色 {role}({ROLE_LABELS[role]}) 只能设在{allowed}级节点, 不能设在{LEVEL_NAMES[level]}级"
+    return None
+
+
+def unit_problem(
+    roles: list[str], level: int, unit: str, units: Mapping[int, Collection[str]] | None
+) -> str | None:
+    """Why `unit` cannot go with these roles at this level, or None. Department staff need one;
+    town, district and city staff may name a platform/department or none (the dispatch centre)."""
+    if not unit:
+        if Role.DEPARTMENT_STAFF in roles:
+            return "部门工作人员须指定所属部门 (--unit)"
+        return None
+    takes_unit = {Role.TOWN_STAFF, Role.DISTRICT_STAFF, Role.CITY_STAFF, Role.DEPARTMENT_STAFF}
+    if not any(r in takes_unit for r in roles):
+        return "只有乡镇、区县、市级和部门工作人员可以指定平台或部门"
+    if units is not None and unit not in units.get(level, ()):
+        known = ", ".join(sorted(units.get(level, ()))) or "无"
+        return f"本级没有平台或部门 {unit!r}; 可选: {known}"
     return None
 
 

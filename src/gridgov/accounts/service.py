@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import AuthToken, User, UserRole
-from gridgov.accounts.rules import USERNAME_RE, password_problem, role_level_problem
+from gridgov.accounts.rules import USERNAME_RE, password_problem, role_level_problem, unit_problem
 from gridgov.accounts.security import hash_password, new_token, token_digest, verify_password
 from gridgov.core.errors import Conflict, Rejected, Unauthorized
 from gridgov.geo.divisions import GRID, PREFIX_LEN, level_of_code, prefix_range
@@ -28,8 +28,12 @@ def create_user(
     region_code: str,
     roles: list[str],
     display_name: str = "",
+    unit: str = "",
+    units: Mapping[int, Collection[str]] | None = None,
     now: datetime,
 ) -> User:
+    """Create an account at a node. `unit` names a town platform or a department there; `units`
+    lists the ones that exist at each level (from the event catalog) to check it against."""
     if not USERNAME_RE.match(username):
         raise Rejected(f"用户名 {username!r} 无效: 3–64 位字母、数字、下划线、点或连字符")
     if problem := password_problem(password, username):
@@ -44,9 +48,12 @@ def create_user(
     for role in roles:
         if problem := role_level_problem(role, region.level):
             raise Rejected(f"用户 {username}: {problem}")
+    if problem := unit_problem(roles, region.level, unit, units):
+        raise Rejected(f"用户 {username}: {problem}")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"用户名 {username} 已存在")
     user = User(
+        unit=unit,
         username=username,
         display_name=display_name or username,
         password_hash=hash_password(password),

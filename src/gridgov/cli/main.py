@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from gridgov.cli import db as db_cli
+from gridgov.cli import events as events_cli
 from gridgov.cli import grids as grids_cli
 from gridgov.cli import users as users_cli
 from gridgov.cli.common import console, fail, progress_bar, settings, unit_of_work
@@ -24,6 +25,8 @@ app = typer.Typer(
 app.add_typer(grids_cli.app, name="grids", help="网格: 生成、导入、校验、导出")
 app.add_typer(users_cli.app, name="users", help="账号管理")
 app.add_typer(db_cli.app, name="db", help="数据库结构迁移")
+app.add_typer(events_cli.app, name="events", help="事件: 时间线校验、时限扫描、事件目录")
+app.add_typer(events_cli.open311_app, name="open311", help="Open311 接口: 签发 api_key")
 
 
 def init_tree(divisions_file: Path | None) -> dict[int, int]:
@@ -102,7 +105,12 @@ def demo(
     table.add_column("所属单位")
     table.add_column("代码", no_wrap=True)
     for acc in accounts:
-        table.add_row(acc.username, acc.role_label, acc.region_name, acc.region_code)
+        table.add_row(
+            acc.username,
+            acc.role_label + (f" · {acc.unit}" if acc.unit else ""),
+            acc.region_name,
+            acc.region_code,
+        )
     console.print(table)
     if serve_after:
         serve(host=host, port=port)

@@ -2,6 +2,7 @@
 
 from gridgov.accounts import models as accounts_models
 from gridgov.db.base import Base
+from gridgov.events import models as events_models
 from gridgov.geo import models as geo_models
 
-__all__ = ["Base", "accounts_models", "geo_models"]
+__all__ = ["Base", "accounts_models", "events_models", "geo_models"]

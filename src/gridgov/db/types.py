@@ -1,11 +1,12 @@
-"""Portable column types: aware UTC datetimes on both SQLite and PostgreSQL."""
+"""Portable column types: aware UTC datetimes, byte-ordered codes and JSON on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import JSON, DateTime, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -39,3 +40,8 @@ def code_string(length: int = 15) -> String:
     punctuation and digits interleave differently, so the codes must sort by bytes as on SQLite.
     """
     return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+def json_type() -> JSON:
+    """JSON documents: JSONB on PostgreSQL, JSON text on SQLite."""
+    return JSON().with_variant(JSONB(), "postgresql")

@@ -30,6 +30,7 @@ class DemoAccount:
     role: str
     region_code: str
     region_name: str
+    unit: str = ""
     password: str = DEMO_PASSWORD
 
     @property
@@ -92,6 +93,7 @@ DEMO_USERNAMES = (
     "district_staff",
     "department_staff",
     "town_staff",
+    "town_zf",
     "village_staff",
     "grid_worker",
 )
@@ -135,8 +137,11 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
         DemoAccount("admin", Role.ADMIN, city.code, city.name),
         DemoAccount("city_staff", Role.CITY_STAFF, city.code, city.name),
         DemoAccount("district_staff", Role.DISTRICT_STAFF, district.code, district.name),
-        DemoAccount("department_staff", Role.DEPARTMENT_STAFF, district.code, district.name),
+        DemoAccount(
+            "department_staff", Role.DEPARTMENT_STAFF, district.code, district.name, unit="SCJ"
+        ),
         DemoAccount("town_staff", Role.TOWN_STAFF, town.code, town.name),
+        DemoAccount("town_zf", Role.TOWN_STAFF, town.code, town.name, unit="ZF"),
         DemoAccount("village_staff", Role.VILLAGE_STAFF, village.code, village.name),
         DemoAccount("grid_worker", Role.GRID_WORKER, grid.code, grid.name),
     ]
@@ -152,7 +157,9 @@ def create_demo_accounts(session: Session, *, now: datetime) -> list[DemoAccount
                 password=acc.password,
                 region_code=acc.region_code,
                 roles=[acc.role],
-                display_name=f"演示{ROLE_LABELS[acc.role]}",
+                display_name=f"演示{ROLE_LABELS[acc.role]}"
+                + (f" ({acc.unit})" if acc.unit else ""),
+                unit=acc.unit,
                 now=now,
             )
     admin = session.scalar(select(User).where(User.username == "admin"))

@@ -253,6 +253,11 @@ def ancestor_codes(code: str) -> list[str]:
     return out
 
 
+def get_region(session: Session, code: str) -> Region | None:
+    """A region or grid by code, unscoped (for services that check jurisdiction themselves)."""
+    return session.get(Region, code)
+
+
 def region_path(session: Session, code: str) -> list[RegionBrief]:
     codes = [*ancestor_codes(code), code]
     rows = session.execute(

@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2: the public reporting API over the event service."""
