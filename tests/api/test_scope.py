@@ -161,6 +161,12 @@ def _probe_event_route(client, headers, method: str, path: str, ev, outside) -> 
         r = client.post(path, json=list(ids), headers=headers)
         assert r.status_code == 200 and r.json() == {"marked": 0}
         return 1
+    if path == "/figures":
+        client.post("/login", data=login)
+        for code in outside["region"] + outside["grid"]:
+            r = client.get(path, params={"code": code})
+            assert r.status_code == 404, (code, r.status_code)
+        return len(outside["region"] + outside["grid"])
     if path == "/events" and method == "GET":
         client.post("/login", data=login)
         r = client.get(path, params={"list": "search", "q": no})

@@ -470,3 +470,69 @@ def notifications(
 @router.post("/notifications/read", summary="标记通知为已读")
 def read_notifications(ids: list[int], user: CurrentUser, session: SessionDep) -> dict[str, int]:
     return {"marked": service.mark_read(session, user=user, ids=ids, now=clock.now())}
+
+
+# ------------------------------------------------------------------------------- figures
+
+
+def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    from datetime import timedelta
+
+    now = clock.now()
+    end = end or now
+    start = start or end - timedelta(days=30)
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None:
+            raise Rejected(f"{name} 须带时区, 如 2026-11-01T00:00:00+08:00", code="naive_time")
+    if end <= start:
+        raise Rejected("end 须晚于 start", code="bad_period")
+    return start, end
+
+
+@router.get(
+    "/figures/{code}", summary="闭环指标: 本级合计与各下级 (结案率、按期结案率、网格自结率等)"
+)
+def get_figures(
+    code: str,
+    user: CurrentUser,
+    session: SessionDep,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Any:
+    from gridgov.accounts.access import access_region
+    from gridgov.events import figures as fig
+
+    region = access_region(session, user, code)
+    s, e = _period(start, end)
+    total, children = fig.figures(session, region_code=region.code, start=s, end=e)
+    if format == "csv":
+        return Response(
+            figures_csv(total, children),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="figures-{region.code}.csv"'},
+        )
+    return {
+        "region": region.code,
+        "start": s.isoformat(),
+        "end": e.isoformat(),
+        "total": total.as_dict(),
+        "children": [c.as_dict() for c in children],
+    }
+
+
+def figures_csv(total: Any, children: list[Any]) -> bytes:
+    import csv
+    import io
+
+    from gridgov.events.figures import LABELS
+
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    w = csv.writer(buf)
+    keys = list(LABELS)
+    w.writerow(["代码", "单位", *LABELS.values()])
+    for f in [total, *children]:
+        d = f.as_dict()
+        w.writerow([f.code, f.name, *("" if d[k] is None else d[k] for k in keys)])
+    return buf.getvalue().encode("utf-8")

@@ -230,6 +230,45 @@ async def new_event_submit(request: Request, user: PageUser, ctx: Ctx) -> Respon
     return await run_in_threadpool(work)
 
 
+@router.get("/figures", response_class=HTMLResponse)
+def figures_page(
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    code: Annotated[str | None, Query(max_length=15)] = None,
+    start: str = "",
+    end: str = "",
+) -> Response:
+    from datetime import timedelta
+
+    from gridgov.accounts.access import access_region
+    from gridgov.events import figures as fig
+
+    region = access_region(session, user, code or user.region_code)
+    e = _parse_local(end, "截止日期") or clock.now()
+    s = _parse_local(start, "起始日期") or e - timedelta(days=30)
+    if end:
+        e += timedelta(days=1)  # the end date is inclusive on the page
+    if e <= s:
+        raise Rejected("截止日期须晚于起始日期", code="bad_period")
+    total, children = fig.figures(session, region_code=region.code, start=s, end=e)
+    return _render(
+        request,
+        "events/figures.html",
+        {
+            **_user_ctx(session, user),
+            "region": region,
+            "path": region_path(session, region.code),
+            "total": total,
+            "children": children,
+            "labels": fig.LABELS,
+            "start": clock.local(s).date().isoformat(),
+            "end": clock.local(e - timedelta(seconds=1)).date().isoformat(),
+            "root": user.region_code,
+        },
+    )
+
+
 @router.get("/events/{ref}", response_class=HTMLResponse)
 def event_page(
     request: Request,
