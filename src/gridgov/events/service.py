@@ -673,11 +673,15 @@ def act(
     _attach(session, ev, data.photos)
     if action == Action.ACCEPT:
         _climb(session, ctx, ev, now)
+    label = ev.tracking_no
     try:
         session.flush()
-    except StaleDataError:
+    except (StaleDataError, IntegrityError):
+        # Another handler changed the event (its version) or wrote the same timeline step first.
         # The caller's transaction is spoilt: the request dependency rolls it back.
-        raise _conflict(ev, f"事件 {ev.tracking_no} 刚被他人处理; 请刷新后再操作") from None
+        raise Conflict(
+            f"事件 {label} 刚被他人处理; 请刷新后再操作", code="version_conflict"
+        ) from None
     return ev
 
 
