@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         description="Where photos are stored, content-addressed (originals, public copies, thumbnails)",
     )
     max_upload_mb: float = Field(default=10.0, gt=0, description="Largest photo accepted, in MiB")
+    sweep_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often `gridgov serve` runs the deadline sweep (warnings, escalation); 0 = never",
+    )
 
     @field_validator("database_url")
     @classmethod
