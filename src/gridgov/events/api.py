@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -394,32 +394,18 @@ def photo_out(p: Any) -> PhotoOut:
     "/photos", response_model=PhotoOut, status_code=201, summary="上传照片 (JPEG/PNG/WebP)"
 )
 async def upload(
-    request: Request, user: CurrentUser, ctx: Ctx, file: Annotated[UploadFile, File()]
+    user: CurrentUser, session: SessionDep, ctx: Ctx, file: Annotated[UploadFile, File()]
 ) -> PhotoOut:
     limit = ctx.photos.max_bytes if ctx.photos is not None else 0
     data = await file.read(limit + 1)
-    # The database work runs in a worker thread like every other route.
     from starlette.concurrency import run_in_threadpool
 
+    # The request's own session: one transaction per request (SQLite allows one writer).
     def store() -> PhotoOut:
-        session: Session = request.app.state.sessionmaker()
-        try:
-            photo = service.upload_photo(
-                session,
-                ctx=ctx,
-                user=user,
-                data=data,
-                filename=file.filename or "",
-                now=clock.now(),
-            )
-            out = photo_out(photo)
-            session.commit()
-            return out
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        photo = service.upload_photo(
+            session, ctx=ctx, user=user, data=data, filename=file.filename or "", now=clock.now()
+        )
+        return photo_out(photo)
 
     return await run_in_threadpool(store)
 

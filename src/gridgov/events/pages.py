@@ -184,12 +184,14 @@ def _report_input(fields: dict[str, str], photos: list[str]) -> service.ReportIn
 
 
 @router.post("/events/new", response_model=None)
-async def new_event_submit(request: Request, user: PageUser, ctx: Ctx) -> Response:
+async def new_event_submit(
+    request: Request, user: PageUser, session: SessionDep, ctx: Ctx
+) -> Response:
     fields, files = await _photo_bytes(request)
     from starlette.concurrency import run_in_threadpool
 
+    # The request's own session (one transaction per request; SQLite allows one writer).
     def work() -> Response:
-        session = request.app.state.sessionmaker()
         try:
             now = clock.now()
             photos = [
@@ -207,9 +209,9 @@ async def new_event_submit(request: Request, user: PageUser, ctx: Ctx) -> Respon
                 now=now,
                 idempotency_key=fields.get("idempotency_key") or None,
             )
-            no = outcome.event.tracking_no
-            session.commit()
-            return RedirectResponse(f"/events/{no}?done=report", status_code=303)
+            return RedirectResponse(
+                f"/events/{outcome.event.tracking_no}?done=report", status_code=303
+            )
         except DomainError as exc:
             session.rollback()
             return _render(
@@ -224,8 +226,6 @@ async def new_event_submit(request: Request, user: PageUser, ctx: Ctx) -> Respon
                 },
                 status=exc.status_code,
             )
-        finally:
-            session.close()
 
     return await run_in_threadpool(work)
 
@@ -362,12 +362,11 @@ def public_report_page(request: Request, ctx: Ctx) -> Response:
 
 
 @router.post("/report", response_model=None)
-async def public_report_submit(request: Request, ctx: Ctx) -> Response:
+async def public_report_submit(request: Request, session: SessionDep, ctx: Ctx) -> Response:
     fields, files = await _photo_bytes(request)
     from starlette.concurrency import run_in_threadpool
 
     def work() -> Response:
-        session = request.app.state.sessionmaker()
         try:
             now = clock.now()
             if len(files) > 3:
@@ -390,9 +389,7 @@ async def public_report_submit(request: Request, ctx: Ctx) -> Response:
                 idempotency_key=fields.get("idempotency_key") or None,
                 client="web",
             )
-            no = outcome.event.tracking_no
-            session.commit()
-            return RedirectResponse(f"/track?no={no}&new=1", status_code=303)
+            return RedirectResponse(f"/track?no={outcome.event.tracking_no}&new=1", status_code=303)
         except DomainError as exc:
             session.rollback()
             return _render(
@@ -401,8 +398,6 @@ async def public_report_submit(request: Request, ctx: Ctx) -> Response:
                 {"user": None, "catalog": ctx.catalog, "error": exc.msg, "form": fields},
                 status=exc.status_code,
             )
-        finally:
-            session.close()
 
     return await run_in_threadpool(work)
 
