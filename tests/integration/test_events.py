@@ -432,3 +432,20 @@ def test_worklists(session, ctx) -> None:  # type: ignore[no-untyped-def]
     service.sweep(session, ctx=ctx, now=ev.deadline_at)
     assert ev in session.scalars(service.worklist_query(gw, "overdue", ev.deadline_at)).all()
     assert ev in session.scalars(service.worklist_query(vs, "supervised", ev.deadline_at)).all()
+
+
+def test_a_unit_may_handle_an_event_itself(session, ctx) -> None:  # type: ignore[no-untyped-def]
+    ev = report(session, ctx, "grid_worker", "ZF04")  # small adverts: the village's business
+    assert ev.tracking_no[0].isalpha() and len(ev.tracking_no) == 10
+    ev = act(session, ctx, "village_staff", ev, "accept")
+    ev = act(session, ctx, "village_staff", ev, "dispatch", target=ev.village_code)
+    assert (
+        ev.status == Status.HANDLING
+        and ev.holder_unit == ev.village_code
+        and ev.sender_unit is None
+    )
+    ev = act(session, ctx, "village_staff", ev, "feedback", comment="已劝离")
+    ev = act(session, ctx, "village_staff", ev, "verify")
+    ev = act(session, ctx, "village_staff", ev, "close")
+    assert ev.closed_level == VILLAGE and ev.status == Status.CLOSED
+    assert service.access_event(session, user(session, "village_staff"), str(ev.id)).id == ev.id

@@ -313,8 +313,15 @@ def _where(
     return code, lon, lat
 
 
+TRACKING_LETTERS = TRACKING_ALPHABET[10:]
+
+
 def new_tracking_no() -> str:
-    return "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(10))
+    """Ten Crockford base-32 characters (~50 bits); the first is a letter, so a tracking number
+    never looks like a numeric event id."""
+    return secrets.choice(TRACKING_LETTERS) + "".join(
+        secrets.choice(TRACKING_ALPHABET) for _ in range(9)
+    )
 
 
 def report_event(
@@ -653,7 +660,8 @@ def act(
     handler = _HANDLERS.get(action)
     if handler is not None:
         extra = handler(session, ctx, ev, user, data, now) or {}
-    ev.status = nxt.value
+    # A handler may settle on another status than the table's (dispatching to oneself is handling).
+    ev.status = extra.pop("_status", nxt.value)
     ev.holder_level = Unit.parse(ev.holder_unit).level
     ev.updated_at = now
     append_entry(
@@ -813,9 +821,8 @@ def _on_dispatch(
     if out["target"] == holder.key:
         # Handled by the dispatching unit itself: no one else needs to sign for it.
         ev.sender_unit = None if ev.receiver_unit == holder.key else ev.sender_unit
-        data_status = Status.HANDLING
-        ev.status = data_status.value
         out["self"] = True
+        out["_status"] = Status.HANDLING.value
     return out
 
 
