@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from gridgov.core import clock
 from gridgov.core.clock import local
 from gridgov.core.errors import Rejected
 from gridgov.events.rules import STATUS_LABELS, Unit
@@ -53,7 +54,7 @@ WARNINGS = {0: "", 1: "临期", 2: "超期", 3: "超期已升级"}
 
 
 def _names(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(Region.code, Region.name)).tuples().all())
+    return {r.code: r.name for r in session.execute(select(Region.code, Region.name))}
 
 
 def _t(dt: datetime | None) -> str:
@@ -103,13 +104,23 @@ def rows(session: Session, ctx: Any, stmt: Select[Any]) -> Iterator[list[Any]]:
         ]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula is prefixed with ' (OWASP CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv_stream(data: Iterator[list[Any]]) -> Iterator[bytes]:
     buf = io.StringIO()
     writer = csv.writer(buf)
     buf.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM
     writer.writerow(COLUMNS)
     for i, row in enumerate(data, start=1):
-        writer.writerow(row)
+        writer.writerow([_csv_safe(v) for v in row])
         if i % BATCH == 0:
             yield buf.getvalue().encode("utf-8")
             buf.seek(0)
@@ -120,7 +131,15 @@ def _csv_stream(data: Iterator[list[Any]]) -> Iterator[bytes]:
 def write_xlsx(path: str, data: Iterator[list[Any]]) -> int:
     import xlsxwriter
 
-    book = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_urls": False})
+    book = xlsxwriter.Workbook(
+        path,
+        {
+            "constant_memory": True,
+            # Residents' text is text: never a live formula or link in staff spreadsheets.
+            "strings_to_urls": False,
+            "strings_to_formulas": False,
+        },
+    )
     sheet = book.add_worksheet("事件")
     bold = book.add_format({"bold": True})
     sheet.write_row(0, 0, COLUMNS, bold)
@@ -133,7 +152,7 @@ def write_xlsx(path: str, data: Iterator[list[Any]]) -> int:
 
 
 def export_response(session: Session, ctx: Any, stmt: Select[Any], fmt: str) -> Response:
-    stamp = datetime.now().astimezone().strftime("%Y%m%d%H%M")
+    stamp = local(clock.now()).strftime("%Y%m%d%H%M")
     if fmt == "csv":
         # Rows are read before streaming starts, while the request's session is still open.
         body = b"".join(_csv_stream(rows(session, ctx, stmt)))

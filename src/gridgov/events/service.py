@@ -162,9 +162,13 @@ def label_of(ev: Event) -> str:
 
 
 def _event_by_ref(session: Session, ref: str | int) -> Event | None:
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit() and len(ref) < 12):
-        return session.get(Event, int(ref))
-    return session.scalar(select(Event).where(Event.tracking_no == str(ref).upper()))
+    """By tracking number first, then by numeric id (a tracking number always wins)."""
+    if isinstance(ref, int):
+        return session.get(Event, ref)
+    ev = session.scalar(select(Event).where(Event.tracking_no == ref.strip().upper()))
+    if ev is None and ref.isdigit() and len(ref) < 12:
+        ev = session.get(Event, int(ref))
+    return ev
 
 
 def not_found_event(ref: str | int) -> NotFound:
@@ -230,8 +234,10 @@ class ReportInput:
     self_close: bool = False
     result: str = ""
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, channel: str) -> str:
+        """What a retry must repeat exactly to count as the same report."""
         doc = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in vars(self).items()}
+        doc["channel"] = channel
         raw = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -248,6 +254,12 @@ def _channel_allowed(channel: str, user: User | None) -> None:
             f"上报渠道 {channel!r} 无效; 可选: {', '.join(CHANNELS)}", code="bad_channel"
         )
     if channel in PUBLIC_CHANNELS:
+        if user is not None:
+            # Staff report through their own channels, inside their jurisdiction.
+            raise Forbidden(
+                f"渠道「{CHANNELS[channel]}」供群众使用; 工作人员请用 grid、staff、department 或 hotline",
+                code="channel_not_allowed",
+            )
         return
     if user is None:
         raise Forbidden("请先登录", code="login_required")
@@ -345,7 +357,7 @@ def report_event(
             select(Event).where(Event.idem_scope == idem_scope, Event.idem_key == idempotency_key)
         )
         if prior is not None:
-            return _replay(prior, data)
+            return _replay(prior, data, channel)
     category = ctx.catalog.category(data.category_code)
     urgency = ctx.catalog.check_urgency(category, data.urgency)
     description = data.description.strip()
@@ -399,7 +411,7 @@ def report_event(
         if idempotency_key is not None
         else None,
         idem_key=idempotency_key,
-        idem_hash=data.fingerprint() if idempotency_key is not None else None,
+        idem_hash=data.fingerprint(channel) if idempotency_key is not None else None,
         allowance=category.deadlines[urgency],
     )
     ctx.deadlines.set_allowance(ev, category.deadlines[urgency])
@@ -417,7 +429,7 @@ def report_event(
             )
             if prior is None:
                 raise
-            return _replay(prior, data)
+            return _replay(prior, data, channel)
     else:
         session.add(ev)
         session.flush()
@@ -452,8 +464,8 @@ def report_event(
     return ReportOutcome(ev)
 
 
-def _replay(prior: Event, data: ReportInput) -> ReportOutcome:
-    if prior.idem_hash != data.fingerprint():
+def _replay(prior: Event, data: ReportInput, channel: str) -> ReportOutcome:
+    if prior.idem_hash != data.fingerprint(channel):
         raise Conflict(
             f"Idempotency-Key 已用于事件 {prior.tracking_no}, 但这次提交的内容不同; 新事件请使用新的 Key",
             code="idempotency_key_reused",
@@ -1212,12 +1224,13 @@ def search_query(session: Session, user: User, f: SearchFilter) -> Select[Any]:
     if f.end is not None:
         stmt = stmt.where(Event.reported_at < f.end)
     if f.text.strip():
-        like = f"%{f.text.strip()}%"
+        text = f.text.strip()
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(
             or_(
-                Event.title.like(like),
-                Event.description.like(like),
-                Event.address.like(like),
+                Event.title.like(like, escape="\\"),
+                Event.description.like(like, escape="\\"),
+                Event.address.like(like, escape="\\"),
                 Event.tracking_no == f.text.strip().upper(),
             )
         )

@@ -243,17 +243,16 @@ def _render(
     from gridgov.geo.models import Region
 
     codes = {Unit.parse(e.holder_unit).region_code for e in rows}
-    names = dict(
-        session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))
-        .tuples()
-        .all()
-    )
+    names = {
+        r.code: r.name
+        for r in session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))
+    }
     ids = [e.id for e in rows]
     photos: dict[int, str] = {}
     if ids:
         for event_id, sha in session.execute(
             select(EventPhoto.event_id, EventPhoto.sha256)
-            .where(EventPhoto.event_id.in_(ids))
+            .where(EventPhoto.event_id.in_(ids), EventPhoto.seq == 1)
             .order_by(EventPhoto.seq)
         ):
             photos.setdefault(event_id, sha)
