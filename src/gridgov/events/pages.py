@@ -16,6 +16,7 @@ from gridgov.core import clock
 from gridgov.core.errors import DomainError, Rejected
 from gridgov.events import service
 from gridgov.events.api import Ctx, Names, default_channel
+from gridgov.events.models import Event
 from gridgov.events.rules import ACTION_LABELS, STATUS_LABELS, Action
 from gridgov.geo.service import region_path
 from gridgov.web.deps import PageUser, SessionDep
@@ -83,7 +84,7 @@ def events_page(
     else:
         stmt = service.worklist_query(user, list, clock.now())
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = list_rows = session.scalars(stmt.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    rows = session.scalars(stmt.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     names = Names(session, ctx)
     counts = {
         name: session.scalar(
@@ -93,6 +94,7 @@ def events_page(
         )
         for name in service.WORKLISTS
     }
+    notes = service.notifications_for(session, user, unread_only=True, limit=10)
     query = {
         k: v
         for k, v in {
@@ -122,7 +124,14 @@ def events_page(
             "query_string": urlencode(query),
             "catalog": ctx.catalog,
             "now": clock.now(),
-            "_rows": list_rows,
+            "notes": notes,
+            "note_numbers": dict(
+                session.execute(
+                    select(Event.id, Event.tracking_no).where(
+                        Event.id.in_({n.event_id for n, _ in notes})
+                    )
+                ).all()
+            ),
         },
     )
 
