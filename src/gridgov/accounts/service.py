@@ -178,16 +178,19 @@ def count_users_under(session: Session, *, root_code: str) -> int:
     return int(session.scalar(select(func.count()).select_from(User).where(cond)) or 0)
 
 
-def other_usernames(session: Session, *, known: Collection[str], limit: int = 5) -> list[str]:
-    """Up to `limit` usernames that are not in `known` (e.g. real accounts beside the demo ones)."""
-    return list(
-        session.scalars(
-            select(User.username)
-            .where(User.username.not_in(list(known)))
-            .order_by(User.username)
-            .limit(limit)
-        ).all()
-    )
+def other_usernames(
+    session: Session,
+    *,
+    known: Collection[str],
+    known_prefixes: Collection[str] = (),
+    limit: int = 5,
+) -> list[str]:
+    """Up to `limit` usernames neither in `known` nor starting with one of `known_prefixes`
+    (e.g. real accounts beside the demo ones)."""
+    stmt = select(User.username).where(User.username.not_in(list(known)))
+    for prefix in known_prefixes:
+        stmt = stmt.where(~User.username.startswith(prefix, autoescape=True))
+    return list(session.scalars(stmt.order_by(User.username).limit(limit)).all())
 
 
 def accounts_at(session: Session, *, region_codes: Collection[str]) -> list[tuple[str, str]]:

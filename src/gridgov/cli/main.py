@@ -70,11 +70,16 @@ def init(
 def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="建好后启动服务")] = True,
     reset: Annotated[bool, typer.Option(help="重新生成网格几何, 即使已经存在")] = False,
-    seed: Annotated[int, typer.Option(help="生成网格的随机种子")] = 2023,
+    seed: Annotated[int, typer.Option(help="随机种子 (网格边界和事件历史)")] = 2023,
     host: Annotated[str | None, typer.Option(help="监听地址")] = None,
     port: Annotated[int | None, typer.Option(help="端口")] = None,
+    events: Annotated[
+        bool,
+        typer.Option("--events/--no-events", help="生成事件历史 (库中还没有事件时)"),
+    ] = True,
+    days: Annotated[int, typer.Option(min=1, max=366, help="事件历史的天数")] = 90,
 ) -> None:
-    """构建演示城市 (宁波真实区划 + 生成的乡镇/村社区/网格边界 + 各级演示账号)。"""
+    """构建演示城市 (宁波真实区划 + 生成的乡镇/村社区/网格边界 + 各级演示账号 + 事件历史)。"""
     from gridgov.demo.build import (
         create_demo_accounts,
         demo_refusal,
@@ -112,6 +117,42 @@ def demo(
             acc.region_code,
         )
     console.print(table)
+    if events:
+        from gridgov.demo.events import generate_event_history, history_present
+        from gridgov.events.service import context_from_settings
+
+        with unit_of_work() as session:
+            if history_present(session):
+                console.print("[dim]库中已有事件, 不再生成事件历史[/]")
+            else:
+                with progress_bar() as bar:
+                    try:
+                        history = generate_event_history(
+                            session,
+                            ctx=context_from_settings(settings()),
+                            end=clock.now(),
+                            days=days,
+                            seed=seed,
+                            progress=lambda done, total: bar(f"{days} 天事件历史", done, total),
+                        )
+                    except DomainError as exc:
+                        fail(exc.msg)
+                summary = Table(title=f"事件历史 ({days} 天, 用时 {history.seconds:.0f} 秒)")
+                summary.add_column("项目")
+                summary.add_column("数量", justify="right")
+                for label, value in (
+                    ("事件", history.events),
+                    ("已结案", history.closed),
+                    ("网格员当场自结", history.self_closed),
+                    ("超期 (红色预警或逾期结案)", history.overdue),
+                    ("督办", history.supervised),
+                    ("上报上级 (含超期自动升级)", history.escalated),
+                    ("不予受理", history.refused),
+                    ("在办", history.open),
+                    ("新建演示账号 (gw_/vs_/ts_/ds_/dept_ + 代码)", history.accounts),
+                ):
+                    summary.add_row(label, f"{value:,}")
+                console.print(summary)
     if serve_after:
         serve(host=host, port=port)
 
@@ -133,6 +174,11 @@ def serve(
     upgrade(engine)
     h, p = host or cfg.host, port or cfg.port
     console.print(f"[bold green]gridgov 已启动:[/] http://{h}:{p}/  (接口文档 http://{h}:{p}/docs)")
+    if cfg.sweep_seconds > 0:
+        from gridgov.events.tasks import start_sweeper
+
+        start_sweeper(engine, cfg, every=cfg.sweep_seconds)
+        console.print(f"时限扫描: 每 {cfg.sweep_seconds:g} 秒 (GRIDGOV_SWEEP_SECONDS)")
     uvicorn.run(create_app(cfg, engine=engine), host=h, port=p, log_level=cfg.log_level)
 
 

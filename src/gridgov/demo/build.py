@@ -98,6 +98,10 @@ DEMO_USERNAMES = (
     "grid_worker",
 )
 DEMO_CITY = "330200000000"
+# The accounts the demo's event history creates: a prefix and the code of the unit they work in.
+HISTORY_USERNAME_PREFIXES = tuple(
+    f"{p}{DEMO_CITY[:4]}" for p in ("gw_", "vs_", "ts_", "ds_", "dept_", "cs_")
+)
 
 
 def demo_refusal(session: Session) -> str | None:
@@ -105,7 +109,9 @@ def demo_refusal(session: Session) -> str | None:
     cities = geo.city_codes(session)
     if cities and cities != [DEMO_CITY]:
         return f"数据库中已有其他城市的区划 ({', '.join(cities)}); 演示数据只能建在空库或演示库中"
-    others = other_usernames(session, known=DEMO_USERNAMES)
+    others = other_usernames(
+        session, known=DEMO_USERNAMES, known_prefixes=HISTORY_USERNAME_PREFIXES
+    )
     if others:
         return (
             f"数据库中已有非演示账号 ({', '.join(others)} 等); 演示账号的密码是公开的, "

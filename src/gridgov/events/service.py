@@ -477,6 +477,8 @@ MAX_PHOTOS = 9
 
 
 def _check_photos(session: Session, photos: Sequence[str]) -> None:
+    if not photos:
+        return
     if len(photos) > MAX_PHOTOS:
         raise Rejected(f"每次最多附 {MAX_PHOTOS} 张照片", code="too_many_photos")
     if len(set(photos)) != len(photos):
