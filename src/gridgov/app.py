@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,6 +38,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    # SQLite has one writer: the requests of this process take turns (see web.deps.get_session).
+    app.state.db_lock = threading.Lock() if app.state.engine.dialect.name == "sqlite" else None
     app.state.templates = templates
     security_headers = _security_headers(settings)
 

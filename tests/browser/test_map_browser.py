@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import shapely
+from playwright.sync_api import expect
 from sqlalchemy import select
 from tests.helpers import demo_city
 
@@ -156,7 +157,8 @@ def test_search_and_locate(site, browser) -> None:  # type: ignore[no-untyped-de
     page.fill("input[name=lat]", f"{lat:.7f}")
     page.click("#locate-form button")
     page.wait_for_selector("#locate-result .alert-success")
-    page.wait_for_function(f"document.querySelector('#info-code').textContent.includes('{code}')")
+    # Polled by Playwright, not by an injected function: the page's CSP forbids eval.
+    expect(page.locator("#info-code")).to_contain_text(code)
     assert "海曙区" in page.locator("#locate-result").inner_text()
     # Outside this district: a clear message, nothing revealed.
     _, lon2, lat2 = _grid_point(db_url, "330282")

@@ -42,3 +42,8 @@ class InvalidTransition(DomainError):
 class Rejected(DomainError):
     code = "rejected"
     status_code = 422
+
+
+class Unavailable(DomainError):
+    code = "unavailable"
+    status_code = 503

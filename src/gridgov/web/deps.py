@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated
@@ -13,22 +14,34 @@ from gridgov.accounts.models import User
 from gridgov.accounts.service import user_for_token
 from gridgov.config import Settings
 from gridgov.core import clock
-from gridgov.core.errors import Unauthorized
+from gridgov.core.errors import Unauthorized, Unavailable
 
 SESSION_COOKIE = "gridgov_session"
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: commit after the handler, roll back on any error."""
-    session: Session = request.app.state.sessionmaker()
+    """One transaction per request: commit after the handler, roll back on any error.
+
+    On SQLite every transaction takes the database's single write lock at its first statement, so
+    requests of one process take turns here instead: without this, dozens of threads holding and
+    waiting for the lock share the GIL, the holder crawls and waiters hit the busy timeout.
+    """
+    lock: threading.Lock | None = getattr(request.app.state, "db_lock", None)
+    if lock is not None and not lock.acquire(timeout=60):
+        raise Unavailable("数据库繁忙, 请稍后重试", code="database_busy")
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        session: Session = request.app.state.sessionmaker()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
     finally:
-        session.close()
+        if lock is not None:
+            lock.release()
 
 
 def get_settings(request: Request) -> Settings:
