@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from gridgov.events.calendar import Allowance, WorkCalendar
 from gridgov.events.catalog import CatalogRules
 from gridgov.events.models import Event
-from gridgov.events.workcal import Allowance, WorkCalendar
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from gridgov.accounts.models import User
 from gridgov.accounts.rules import ROLE_LABELS, Role
 from gridgov.core.errors import Conflict, Forbidden, NotFound, Rejected
 from gridgov.events.attachments import PhotoStore
+from gridgov.events.calendar import WorkCalendar
 from gridgov.events.catalog import Catalog, Category, cached_catalog
 from gridgov.events.clock import Deadlines
 from gridgov.events.models import (
@@ -49,7 +50,6 @@ from gridgov.events.rules import (
     unit_at,
 )
 from gridgov.events.timeline import append_entry
-from gridgov.events.workcal import WorkCalendar
 from gridgov.geo import service as geo
 from gridgov.geo.coords import CRS
 from gridgov.geo.divisions import CITY, DISTRICT, GRID, TOWN, VILLAGE, level_of_code, prefix_range
