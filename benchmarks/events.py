@@ -35,6 +35,7 @@ import io
 import json
 import os
 import pstats
+import shutil
 import socket
 import subprocess
 import sys
@@ -544,6 +545,7 @@ def http_benchmark(
     workers: int,
     client: str,
     tmp: Path,
+    spy: str = "",
 ) -> None:
     import httpx
     from sqlalchemy import func, select
@@ -580,6 +582,16 @@ def http_benchmark(
         pids = _tree_pids(pid)
         cpu0 = sum(_proc_cpu(p) for p in pids)
         db0 = {p: _proc_cpu(p) for p in _db_backends(engine)}
+        spy_proc = None
+        if spy:
+            # Sample the server's workers over warm-up + run (py-spy, collapsed stacks).
+            spy_cmd = [
+                shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--gil",
+                "--format", "raw", "--output", spy, "--duration", str(int(warmup + seconds)),
+            ]  # fmt: skip
+            spy_proc = subprocess.Popen(  # noqa: S603
+                spy_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         out = subprocess.run(  # noqa: S603
             [sys.executable, __file__, "--_loadgen"],
             input=json.dumps(cfg),
@@ -590,6 +602,8 @@ def http_benchmark(
         # Warm-up is inside the load generator's run: server CPU covers warm-up + measured phase.
         server_cpu = sum(_proc_cpu(p) for p in pids) - cpu0
         db_cpu = sum(_proc_cpu(p) - db0.get(p, 0.0) for p in _db_backends(engine))
+        if spy_proc is not None:
+            spy_proc.wait()
         if out.returncode != 0:
             raise SystemExit(f"load generator failed:\n{out.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(out.stdout)
@@ -669,6 +683,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--profile", type=int, default=0, metavar="N", help="cProfile the service layer, top N"
     )
+    ap.add_argument(
+        "--spy",
+        default="",
+        metavar="FILE",
+        help="sample the HTTP server with py-spy (must be installed) into FILE (collapsed stacks)",
+    )
     ap.add_argument("--quick", action="store_true", help="smoke run: 500 events, 5 s of HTTP")
     ap.add_argument("--_loadgen", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -704,6 +724,7 @@ def main(argv: list[str] | None = None) -> int:
                         workers=workers,
                         client=args.client,
                         tmp=tmp,
+                        spy=f"{args.spy}.{kind}" if args.spy else "",
                     )
             finally:
                 cleanup()

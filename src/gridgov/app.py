@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import xstatic.pkg.bootstrap
 import xstatic.pkg.leaflet
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridgov import __version__
 from gridgov.config import Settings
@@ -28,7 +30,15 @@ templates = Jinja2Templates(directory=str(WEB / "templates"))
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Request handlers are sync functions run in anyio's worker threads.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="gridgov 网格化基层社会治理平台",
         version=__version__,
         description="一张图、一个数据中心、一个闭环。区域、网格、定位与账号接口。",
@@ -36,10 +46,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = engine or make_engine(settings.database_url)
+    app.state.engine = engine or make_engine(
+        settings.database_url, **_pool_options(settings.database_url, settings.threads)
+    )
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    # SQLite has one writer: the requests of this process take turns (see web.deps.get_session).
-    app.state.db_lock = threading.Lock() if app.state.engine.dialect.name == "sqlite" else None
+    # Requests that use the database pass a gate (web.deps.get_session): one per handler thread
+    # and pooled connection on PostgreSQL; one at a time on SQLite, which has a single writer.
+    sqlite = app.state.engine.dialect.name == "sqlite"
+    app.state.db_gate_size = 1 if sqlite else settings.threads
     app.state.templates = templates
     security_headers = _security_headers(settings)
 
@@ -106,27 +120,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             status_code=422,
         )
 
-    @app.middleware("http")
-    async def _security(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Cookie-authenticated writes must come from our own pages: a second line of defence
-        # beside SameSite=Strict. Bearer-token clients send no cookie and are not affected.
-        if (
-            request.method not in SAFE_METHODS
-            and SESSION_COOKIE in request.cookies
-            and "authorization" not in request.headers
-        ):
-            origin = request.headers.get("origin") or request.headers.get("referer")
-            if origin and urlsplit(origin).netloc != request.headers.get("host"):
-                return JSONResponse(
-                    {"detail": [{"code": "bad_origin", "msg": "跨站请求被拒绝: 来源与本站不一致"}]},
-                    status_code=403,
-                )
-        response = await call_next(request)
-        for name, value in security_headers.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(SecurityMiddleware, headers=security_headers)
 
     @app.exception_handler(LoginRequired)
     def _login_required(request: Request, exc: LoginRequired) -> Response:
@@ -141,6 +135,65 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class SecurityMiddleware:
+    """Security headers on every answer, and same-origin checks on cookie-authenticated writes.
+
+    Plain ASGI rather than `@app.middleware("http")`: that wrapper runs each request in an extra
+    task with memory streams, which costs a fair share of a small request's time.
+    """
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        # Cookie-authenticated writes must come from our own pages: a second line of defence
+        # beside SameSite=Strict. Bearer-token clients send no cookie and are not affected.
+        if (
+            request.method not in SAFE_METHODS
+            and SESSION_COOKIE in request.cookies
+            and "authorization" not in request.headers
+        ):
+            origin = request.headers.get("origin") or request.headers.get("referer")
+            if origin and urlsplit(origin).netloc != request.headers.get("host"):
+                refused = JSONResponse(
+                    {"detail": [{"code": "bad_origin", "msg": "跨站请求被拒绝: 来源与本站不一致"}]},
+                    status_code=403,
+                )
+                await self._with_headers(refused)(scope, receive, send)
+                return
+        await self.app(scope, receive, self._sender(send))
+
+    def _sender(self, send: Send) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        return wrapped
+
+    def _with_headers(self, response: Response) -> Response:
+        for k, v in self.headers:
+            response.headers.setdefault(k.decode("latin-1"), v.decode("latin-1"))
+        return response
+
+
+def _pool_options(url: str, threads: int) -> dict[str, int]:
+    """A connection for every handler thread, plus a few for the sweep and the odd burst."""
+    if url.startswith("sqlite"):
+        return {}
+    return {"pool_size": threads, "max_overflow": 8}
 
 
 def _security_headers(settings: Settings) -> dict[str, str]:

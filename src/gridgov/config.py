@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         description="Where photos are stored, content-addressed (originals, public copies, thumbnails)",
     )
     max_upload_mb: float = Field(default=10.0, gt=0, description="Largest photo accepted, in MiB")
+    threads: int = Field(
+        default=16,
+        ge=1,
+        le=200,
+        description="Threads per server process for request handlers (they mostly wait on the "
+        "database; more threads than this only add lock contention) and the database pool size",
+    )
     sweep_seconds: float = Field(
         default=60.0,
         ge=0,

@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from gridgov.accounts.models import AuthToken, User, UserRole
 from gridgov.accounts.rules import USERNAME_RE, password_problem, role_level_problem, unit_problem
@@ -141,13 +141,25 @@ def user_for_token(
     session: Session, *, token: str, now: datetime, idle: timedelta | None = None
 ) -> User | None:
     """The active user a token belongs to, or None if unknown, expired or idle too long."""
-    row = session.scalar(select(AuthToken).where(AuthToken.token_hash == token_digest(token)))
-    if row is None or row.expires_at <= now:
+    # One round trip: the token, its user and the user's roles.
+    found = (
+        session.execute(
+            select(AuthToken, User)
+            .join(User, User.id == AuthToken.user_id)
+            .where(AuthToken.token_hash == token_digest(token))
+            .options(joinedload(User.role_rows))
+        )
+        .unique()
+        .first()
+    )
+    if found is None:
+        return None
+    row, user = found
+    if row.expires_at <= now:
         return None
     if idle is not None and row.kind == TOKEN_SESSION and row.last_used_at + idle <= now:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    if not user.is_active:
         return None
     # Only touch the row once a minute, to keep page loads from writing on every request.
     if now - row.last_used_at > timedelta(minutes=1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -49,16 +50,32 @@ AccessibleEvent = Annotated[Event, Depends(_event)]
 
 
 class Names:
-    """Region and unit names for one response, looked up once each."""
+    """Region and unit names for one response, looked up in one query per batch of codes."""
 
     def __init__(self, session: Session, ctx: EventContext) -> None:
         self.session, self.ctx = session, ctx
         self._regions: dict[str, str] = {}
 
+    def prime(self, names: dict[str, str]) -> None:
+        """Names already looked up elsewhere in this request."""
+        self._regions.update(names)
+
+    def prefetch(self, codes: Iterable[str | None]) -> None:
+        """Load the names of these region codes (and unit keys' regions) in one query."""
+        wanted = {Unit.parse(c).region_code for c in codes if c} - self._regions.keys()
+        if wanted:
+            self._regions.update(geo.region_names(self.session, wanted))
+            for code in wanted:
+                self._regions.setdefault(code, code)
+
+    def holders(self, rows: Sequence[Event]) -> list[tuple[Event, UnitOut | None]]:
+        """Each event with the unit now holding it (list pages)."""
+        self.prefetch(ev.holder_unit for ev in rows)
+        return [(ev, self.unit(ev.holder_unit)) for ev in rows]
+
     def region(self, code: str) -> str:
         if code not in self._regions:
-            r = geo.get_region(self.session, code)
-            self._regions[code] = r.name if r is not None else code
+            self.prefetch([code])
         return self._regions[code]
 
     def unit(self, key: str | None) -> UnitOut | None:
@@ -73,7 +90,21 @@ class Names:
         return UnitOut(key=key, name=name)
 
 
+def _name_keys(ev: Event) -> tuple[str | None, ...]:
+    """The region codes and unit keys an event's answer names."""
+    return (
+        *(ev.district_code, ev.town_code, ev.village_code, ev.grid_code),
+        *(ev.receiver_unit, ev.holder_unit, ev.sender_unit, ev.routed_unit),
+    )
+
+
+def events_out(rows: Sequence[Event], names: Names) -> list[EventOut]:
+    names.prefetch(k for ev in rows for k in _name_keys(ev))
+    return [event_out(ev, names) for ev in rows]
+
+
 def event_out(ev: Event, names: Names, *, user: Any = None, with_actions: bool = False) -> EventOut:
+    names.prefetch(_name_keys(ev))
     path = [
         {"code": c, "name": names.region(c)}
         for c in (ev.district_code, ev.town_code, ev.village_code, ev.grid_code)
@@ -85,11 +116,9 @@ def event_out(ev: Event, names: Names, *, user: Any = None, with_actions: bool =
         actions = [a.value for a in acts]
         for a in (Action.DISPATCH, Action.REDISPATCH):
             if a in acts:
-                targets = [
-                    t
-                    for t in (names.unit(u.key) for u in service.targets_for(names.ctx, ev, a))
-                    if t
-                ]
+                units = service.targets_for(names.ctx, ev, a)
+                names.prefetch(u.key for u in units)
+                targets = [t for t in (names.unit(u.key) for u in units) if t]
     receiver = names.unit(ev.receiver_unit)
     holder = names.unit(ev.holder_unit)
     assert receiver is not None and holder is not None  # noqa: S101 (keys are never empty)
@@ -217,7 +246,9 @@ def report(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/events/{outcome.event.tracking_no}"
-    return event_out(outcome.event, Names(session, ctx), user=user, with_actions=True)
+    names = Names(session, ctx)
+    names.prime(outcome.names)
+    return event_out(outcome.event, names, user=user, with_actions=True)
 
 
 # ----------------------------------------------------------------------------------- act
@@ -322,7 +353,7 @@ def worklist(
     stmt = service.worklist_query(user, name, clock.now())
     total, rows = _page(session, stmt, page, size)
     names = Names(session, ctx)
-    return EventPage(total=total, page=page, size=size, items=[event_out(e, names) for e in rows])
+    return EventPage(total=total, page=page, size=size, items=events_out(rows, names))
 
 
 def search_filter(
@@ -366,7 +397,7 @@ def search(
     stmt = service.search_query(session, user, f)
     total, rows = _page(session, stmt, page, size)
     names = Names(session, ctx)
-    return EventPage(total=total, page=page, size=size, items=[event_out(e, names) for e in rows])
+    return EventPage(total=total, page=page, size=size, items=events_out(rows, names))
 
 
 @router.get("/events-export.{fmt}", summary="导出检索结果 (csv 或 xlsx)")

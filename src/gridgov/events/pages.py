@@ -116,7 +116,7 @@ def events_page(
             "current": "search" if searching else list,
             "worklists": service.WORKLISTS,
             "counts": counts,
-            "rows": [(e, names.unit(e.holder_unit)) for e in rows],
+            "rows": names.holders(rows),
             "total": total,
             "page": page,
             "pages": max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from gridgov.events.rules import (
 )
 from gridgov.events.timeline import append_entry
 from gridgov.geo import service as geo
-from gridgov.geo.coords import CRS
+from gridgov.geo.coords import CRS, to_wgs84
 from gridgov.geo.divisions import CITY, DISTRICT, GRID, TOWN, VILLAGE, level_of_code, prefix_range
 
 TRACKING_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -246,6 +247,7 @@ class ReportInput:
 class ReportOutcome:
     event: Event
     replayed: bool = False  # an earlier report with the same Idempotency-Key
+    names: dict[str, str] = field(default_factory=dict)  # region names the report looked up
 
 
 def _channel_allowed(channel: str, user: User | None) -> None:
@@ -304,14 +306,17 @@ def _where(
             raise Rejected(
                 f"坐标系 {data.crs!r} 无效; 可选 wgs84、gcj02、bd09", code="bad_crs"
             ) from None
-        result = geo.locate(session, data.lon, data.lat, crs=crs)
-        if result.grid is None:
+        if not (math.isfinite(data.lon) and math.isfinite(data.lat)):
+            raise Rejected("经纬度 lon, lat 必须是有限数值", code="bad_location")
+        x, y = to_wgs84(float(data.lon), float(data.lat), crs)
+        lon, lat = float(x), float(y)
+        found = geo.locate_many(session, [lon], [lat])[0]
+        if found is None:
             raise Rejected(
-                f"位置 ({result.lon:.6f}, {result.lat:.6f}) 不在本市任何网格内; 请核对坐标和坐标系 ({crs.value})",
+                f"位置 ({lon:.6f}, {lat:.6f}) 不在本市任何网格内; 请核对坐标和坐标系 ({crs.value})",
                 code="outside_city",
             )
-        code = result.grid.code
-        lon, lat = result.lon, result.lat
+        code = found
     elif data.grid_code:
         code = data.grid_code
         region = geo.get_region(session, code)
@@ -373,7 +378,9 @@ def report_event(
     _check_photos(session, data.photos)
     grid_code, lon, lat = _where(session, data, user, channel)
     path = path_codes(grid_code)
-    region = geo.get_region(session, path[VILLAGE])
+    # One query for the path's names (the answer shows them) and whether the village is urban.
+    regions = geo.region_rows(session, path.values())
+    is_urban = regions[path[VILLAGE]].is_urban if path[VILLAGE] in regions else False
     receiver = _receiver(channel, user, grid_code)
     title = data.title.strip() or f"{category.name}: {description[:40]}"
     ev = Event(
@@ -389,7 +396,7 @@ def report_event(
         village_code=path[VILLAGE],
         town_code=path[TOWN],
         district_code=path[DISTRICT],
-        is_urban=bool(region.is_urban) if region is not None else False,
+        is_urban=bool(is_urban),
         lon=lon,
         lat=lat,
         address=data.address.strip()[:300],
@@ -461,7 +468,7 @@ def report_event(
             now=now,
         )
     session.flush()
-    return ReportOutcome(ev)
+    return ReportOutcome(ev, names={code: r.name for code, r in regions.items()})
 
 
 def _replay(prior: Event, data: ReportInput, channel: str) -> ReportOutcome:

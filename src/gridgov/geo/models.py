@@ -27,7 +27,8 @@ class Region(Base):
         code_string(), ForeignKey("regions.code", ondelete="RESTRICT"), index=True
     )
     is_urban: Mapped[bool] = mapped_column(Boolean, default=False)
-    geometry: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: loading a region by key (names, paths, checks) must not drag its polygon along.
+    geometry: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     min_lon: Mapped[float | None] = mapped_column(Float)
     min_lat: Mapped[float | None] = mapped_column(Float)
     max_lon: Mapped[float | None] = mapped_column(Float)

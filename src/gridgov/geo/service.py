@@ -258,6 +258,35 @@ def get_region(session: Session, code: str) -> Region | None:
     return session.get(Region, code)
 
 
+def region_names(session: Session, codes: Iterable[str]) -> dict[str, str]:
+    """Names of these regions by code, in one query (unknown codes are left out)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Region.code, Region.name).where(Region.code.in_(wanted)))
+    return {code: name for code, name in rows}
+
+
+@dataclass(frozen=True)
+class RegionRow:
+    name: str
+    level: int
+    is_urban: bool
+
+
+def region_rows(session: Session, codes: Iterable[str]) -> dict[str, RegionRow]:
+    """Name, level and urban flag of these regions by code, in one query."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Region.code, Region.name, Region.level, Region.is_urban).where(
+            Region.code.in_(wanted)
+        )
+    )
+    return {r.code: RegionRow(r.name, r.level, bool(r.is_urban)) for r in rows}
+
+
 def region_path(session: Session, code: str) -> list[RegionBrief]:
     codes = [*ancestor_codes(code), code]
     rows = session.execute(

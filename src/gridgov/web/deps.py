@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -19,29 +20,48 @@ from gridgov.core.errors import Unauthorized, Unavailable
 SESSION_COOKIE = "gridgov_session"
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: commit after the handler, roll back on any error.
 
-    On SQLite every transaction takes the database's single write lock at its first statement, so
-    requests of one process take turns here instead: without this, dozens of threads holding and
-    waiting for the lock share the GIL, the holder crawls and waiters hit the busy timeout.
+    A request first passes the database gate (an async semaphore, so waiting for it holds no
+    thread): as many requests at a time as there are handler threads and pooled connections on
+    PostgreSQL, one at a time on SQLite, whose transactions take its single write lock anyway.
+    Waiting in a thread instead would deadlock: requests holding a connection need a thread to
+    finish while every thread waits for a connection. Commit, rollback and close run in a worker
+    thread, shielded from cancellation so a client that hangs up never leaves a transaction open.
     """
-    lock: threading.Lock | None = getattr(request.app.state, "db_lock", None)
-    if lock is not None and not lock.acquire(timeout=60):
-        raise Unavailable("数据库繁忙, 请稍后重试", code="database_busy")
+    gate = _gate(request.app.state)
+    try:
+        with anyio.fail_after(GATE_TIMEOUT):
+            await gate.acquire()
+    except TimeoutError:
+        raise Unavailable("数据库繁忙, 请稍后重试", code="database_busy") from None
     try:
         session: Session = request.app.state.sessionmaker()
         try:
             yield session
-            session.commit()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.commit)
         except BaseException:
-            session.rollback()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.rollback)
             raise
         finally:
-            session.close()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close)
     finally:
-        if lock is not None:
-            lock.release()
+        gate.release()
+
+
+GATE_TIMEOUT = 60.0
+
+
+def _gate(state: Any) -> anyio.Semaphore:
+    """The app's database gate, made on first use inside the event loop."""
+    gate: anyio.Semaphore | None = getattr(state, "db_gate", None)
+    if gate is None:
+        gate = state.db_gate = anyio.Semaphore(state.db_gate_size)
+    return gate
 
 
 def get_settings(request: Request) -> Settings:
