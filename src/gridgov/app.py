@@ -62,12 +62,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from gridgov.events import pages as events_pages
     from gridgov.geo import api as geo_api
     from gridgov.open311 import api as open311_api
+    from gridgov.registry import api as registry_api
+    from gridgov.registry import pages as registry_pages
     from gridgov.web import pages
 
     app.include_router(accounts_api.router)
     app.include_router(geo_api.router)
     app.include_router(events_api.router)
     app.include_router(open311_api.router)
+    app.include_router(registry_api.router)
+    app.include_router(registry_pages.router)
     app.include_router(pages.router)
     app.include_router(events_pages.router)
 

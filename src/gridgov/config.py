@@ -62,6 +62,14 @@ class Settings(BaseSettings):
         default=Path("var") / "media",
         description="Where photos are stored, content-addressed (originals, public copies, thumbnails)",
     )
+    ingest_dir: Path = Field(
+        default=Path("var") / "ingest",
+        description="Where imports stage department files and write their quarantine reports",
+    )
+    sources_dir: Path | None = Field(
+        default=None,
+        description="Folder of department mapping files (TOML); empty = the shipped 11 departments",
+    )
     max_upload_mb: float = Field(default=10.0, gt=0, description="Largest photo accepted, in MiB")
     threads: int = Field(
         default=16,

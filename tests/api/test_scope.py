@@ -188,6 +188,70 @@ def _probe_event_route(client, headers, method: str, path: str, ev, outside) -> 
     return None
 
 
+def _registry_outside(session, grid_code: str):  # type: ignore[no-untyped-def]
+    """A person, organization, room and address placed in a grid outside the town."""
+    from gridgov.registry.models import Address, Organization, Person, Room
+
+    person = Person(citizen_id="11010519491231002X", name="越界人员", phone="13900000001",
+                    grid_code=grid_code, updated_at=NOW)  # fmt: skip
+    org = Organization(
+        credit_code="91330200MA2BBBBBBB", name="越界公司", grid_code=grid_code, updated_at=NOW
+    )
+    address = Address(key=f"{grid_code}|越界路|1号", village_code=grid_code[:12], grid_code=grid_code,
+                      text="越界路1号", source="ZR", updated_at=NOW)  # fmt: skip
+    session.add_all([person, org, address])
+    session.flush()
+    room = Room(address_id=address.id, grid_code=grid_code, updated_at=NOW)
+    session.add(room)
+    session.flush()
+    return {"person_id": person.id, "org_id": org.id, "room_id": room.id}
+
+
+def _probe_registry_route(client, headers, method: str, path: str, ids, outside) -> int | None:  # type: ignore[no-untyped-def]
+    """Data-center routes: records outside are 404 (also unmasked), searches never list them."""
+    page = not path.startswith("/api")
+    if page and path.startswith("/registry"):
+        client.post("/login", data={"username": "town_staff", "password": "Gridgov@2026"})
+    for key in ("person_id", "org_id", "room_id"):
+        if "{" + key + "}" in path:
+            url = path.replace("{" + key + "}", str(ids[key]))
+            for params in ({}, {"unmask": True}):
+                r = client.get(url, params=params, headers=None if page else headers)
+                assert r.status_code == 404, (url, r.status_code, r.text[:200])
+            return 2
+    if path == "/registry":
+        n = 0
+        for kind, q in (("persons", "越界人员"), ("persons", "11010519491231002X"),
+                        ("organizations", "越界公司"), ("houses", "越界路"), ("addresses", "越界路")):  # fmt: skip
+            r = client.get(path, params={"kind": kind, "q": q})
+            assert (
+                r.status_code == 200
+                and "共 0 条" in r.text
+                and "越界" not in r.text.split("共 0 条")[1]
+            )
+            n += 1
+        return n
+    searches = {
+        "/api/v1/persons": ("11010519491231002X", "越界人员", "13900000001"),
+        "/api/v1/organizations": ("91330200MA2BBBBBBB", "越界公司"),
+        "/api/v1/houses": ("越界路",),
+        "/api/v1/addresses": ("越界路",),
+    }
+    if path in searches:
+        n = 0
+        for q in searches[path]:
+            r = client.get(path, params={"q": q}, headers=headers)
+            assert r.status_code == 200 and r.json()["total"] == 0, (path, q, r.text[:200])
+            n += 1
+        if path == "/api/v1/persons":
+            for code in outside["region"] + outside["grid"]:
+                r = client.get(path, params={"grid": code}, headers=headers)
+                assert r.status_code == 404, (code, r.text[:200])
+                n += 1
+        return n
+    return None
+
+
 def _walk(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
     """Every (method, path), descending into included routers (FastAPI wraps them lazily)."""
     for route in routes:
@@ -215,10 +279,13 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
     points = _outside_points(session, town)
     probed = 0
     far = _event_outside(app, session, outside["grid"][0])
+    records = _registry_outside(session, outside["grid"][0])
     for method, path in _routes(app):
         if (method, path) in NOT_SCOPED or path.startswith(PUBLIC_PREFIXES):
             continue
         n = _probe_event_route(client, headers, method, path, far, outside)
+        if n is None:
+            n = _probe_registry_route(client, headers, method, path, records, outside)
         if n is not None:
             probed += n
             continue

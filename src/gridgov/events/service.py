@@ -1248,6 +1248,30 @@ def search_query(session: Session, user: User, f: SearchFilter) -> Select[Any]:
     return stmt.order_by(Event.reported_at.desc(), Event.id.desc())
 
 
+def events_naming(
+    session: Session, user: User, *, name: str, phone: str, limit: int = 50
+) -> list[Event]:
+    """Events in the user's area that name a person: reported from their phone, or whose title
+    or description mentions their name (the data center's person page lists them)."""
+    conds: list[ColumnElement[bool]] = []
+    if phone:
+        conds.append(Event.reporter_phone == phone)
+    if len(name) >= 2:
+        like = "%" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conds.append(Event.title.like(like, escape="\\"))
+        conds.append(Event.description.like(like, escape="\\"))
+        conds.append(Event.reporter_name == name)
+    if not conds:
+        return []
+    stmt = (
+        select(Event)
+        .where(event_scope_filter(user), or_(*conds))
+        .order_by(Event.reported_at.desc(), Event.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
 # ---------------------------------------------------------------------------------- sweep
 
 

@@ -1,0 +1,1 @@
+"""Department sources: mappings, reading, staging, validation, quarantine and loading."""

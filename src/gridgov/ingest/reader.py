@@ -1,0 +1,236 @@
+"""Read department files (CSV in UTF-8/GBK/GB18030, XLSX, JSON Lines) as rows of text cells.
+
+Every row keeps the file's own row number (the header is row 1 in CSV and XLSX; JSON Lines count
+lines from 1), so a quarantine report points at the row a department clerk sees in the file.
+A row that cannot be read as a row (wrong number of columns, bad JSON, undecodable bytes) is
+returned with its problem instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+CSV, XLSX, JSONL = "csv", "xlsx", "jsonl"
+FORMATS = {".csv": CSV, ".txt": CSV, ".xlsx": XLSX, ".jsonl": JSONL, ".ndjson": JSONL}
+CHUNK_ROWS = 50_000
+REPLACEMENT = "\ufffd"
+
+
+class ReadError(ValueError):
+    """A file that cannot be read at all (unknown format, no header); the message says why."""
+
+
+@dataclass(slots=True)
+class RawRow:
+    row_no: int
+    cells: list[str | None]  # aligned to the header; None where the row had no such cell
+    problem: str = ""  # "columns:7/9", "json", "encoding" — a row that is kept but not loadable
+
+
+@dataclass(slots=True)
+class RawChunk:
+    header: list[str]
+    rows: list[RawRow] = field(default_factory=list)
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ReadError(
+            f"{path.name}: 不支持的文件类型 {path.suffix or '(无扩展名)'}; 支持 CSV、XLSX、JSON Lines"
+        )
+    return fmt
+
+
+def detect_encoding(path: Path, *, block: int = 1 << 20) -> str:
+    """utf-8-sig (BOM), utf-8, gbk or gb18030: the first that decodes the whole file strictly.
+
+    A file that none decodes strictly is read in the one that leaves the fewest undecodable bytes,
+    with replacement characters; the rows holding them are reported as undecodable ("encoding"
+    problem), never silently altered.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(3)
+    if head == codecs.BOM_UTF8:
+        return "utf-8-sig"
+    for encoding in ("utf-8", "gbk", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        try:
+            with path.open("rb") as fh:
+                while chunk := fh.read(block):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    # Some bytes are bad whatever the encoding: read it as the one that leaves fewest of them,
+    # and let the rows holding replacement characters go to quarantine.
+    data = path.read_bytes()
+    damage = {
+        enc: data.decode(enc, errors="replace").count(REPLACEMENT) for enc in ("utf-8", "gb18030")
+    }
+    return min(damage, key=lambda enc: damage[enc]) + "-replace"
+
+
+def _cell_text(value: object) -> str | None:
+    """A spreadsheet cell as the text a clerk sees (numbers without a spurious .0)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (
+            value.strftime("%Y-%m-%d %H:%M:%S")
+            if value.time() != datetime.min.time()
+            else (value.strftime("%Y-%m-%d"))
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return str(value)
+
+
+def _chunks(header: list[str], rows: Iterator[RawRow], size: int) -> Iterator[RawChunk]:
+    """Chunks of rows; at least one (empty for a file with a header only), so callers see it."""
+    chunk = RawChunk(header)
+    yielded = False
+    for row in rows:
+        chunk.rows.append(row)
+        if len(chunk.rows) >= size:
+            yield chunk
+            yielded = True
+            chunk = RawChunk(header)
+    if chunk.rows or not yielded:
+        yield chunk
+
+
+def _clean_header(names: list[str], path: Path) -> list[str]:
+    header = [(n or "").strip().lstrip("\ufeff") for n in names]
+    if not any(header):
+        raise ReadError(f"{path.name}: 第 1 行应为表头 (列名), 但为空")
+    dupes = sorted({n for n in header if n and header.count(n) > 1})
+    if dupes:
+        raise ReadError(f"{path.name}: 表头列名重复: {', '.join(dupes)}")
+    return header
+
+
+def _csv_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[RawRow]]:
+    errors = "replace" if encoding.endswith("-replace") else "strict"
+    codec = encoding.removesuffix("-replace")
+    fh = io.open(path, encoding=codec, errors=errors, newline="")  # noqa: SIM115, UP020
+    reader = csv.reader(fh)
+    try:
+        first = next(reader)
+    except StopIteration:
+        fh.close()
+        raise ReadError(f"{path.name}: 文件为空") from None
+    header = _clean_header(first, path)
+    width = len(header)
+
+    def rows() -> Iterator[RawRow]:
+        try:
+            # reader.line_num counts physical lines; a data row's number is its record index + 1
+            # (header = row 1), which is what spreadsheet programs show for files without
+            # embedded line breaks.
+            row_no = 1
+            for cells in reader:
+                row_no += 1
+                if not cells:  # a blank line is not a record
+                    continue
+                problem = ""
+                if any(REPLACEMENT in c for c in cells):
+                    problem = "encoding"
+                out: list[str | None] = list(cells)
+                if len(cells) != width:
+                    problem = problem or f"columns:{len(cells)}/{width}"
+                    if len(cells) < width:
+                        out = (out + [None] * width)[:width]
+                yield RawRow(row_no, out, problem)
+        finally:
+            fh.close()
+
+    return header, rows()
+
+
+def _jsonl_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[RawRow]]:
+    codec = encoding.removesuffix("-replace")
+    errors = "replace" if encoding.endswith("-replace") else "strict"
+    with path.open(encoding=codec, errors=errors) as fh:
+        lines = fh.read().splitlines()
+    header: list[str] = []
+    parsed: list[tuple[int, object]] = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            doc = line
+        parsed.append((i, doc))
+        if isinstance(doc, dict):
+            for key in doc:
+                if key not in header:
+                    header.append(str(key))
+    if not header:
+        raise ReadError(f"{path.name}: 没有任何 JSON 对象行")
+
+    def rows() -> Iterator[RawRow]:
+        for row_no, doc in parsed:
+            if not isinstance(doc, dict):
+                yield RawRow(row_no, [str(doc)] + [None] * (len(header) - 1), "json")
+                continue
+            cells = [_cell_text(doc.get(k)) for k in header]
+            bad = "encoding" if any(c and REPLACEMENT in c for c in cells) else ""
+            yield RawRow(row_no, cells, bad)
+
+    return header, rows()
+
+
+def _xlsx_rows(path: Path) -> tuple[list[str], Iterator[RawRow]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    ws = wb.worksheets[0]
+    it = ws.iter_rows(values_only=True)
+    try:
+        first = next(it)
+    except StopIteration:
+        wb.close()
+        raise ReadError(f"{path.name}: 工作表为空") from None
+    header = _clean_header([_cell_text(v) or "" for v in first], path)
+    width = len(header)
+
+    def rows() -> Iterator[RawRow]:
+        try:
+            for i, values in enumerate(it, start=2):
+                cells = [_cell_text(v) for v in values]
+                while len(cells) > width and cells[-1] is None:
+                    cells.pop()
+                if not any(c not in (None, "") for c in cells):
+                    continue
+                problem = f"columns:{len(cells)}/{width}" if len(cells) > width else ""
+                cells = (cells + [None] * width)[:width] if len(cells) < width else cells
+                yield RawRow(i, cells, problem)
+        finally:
+            wb.close()
+
+    return header, rows()
+
+
+def read_file(path: Path, *, encoding: str = "", size: int = CHUNK_ROWS) -> Iterator[RawChunk]:
+    """The file's rows in chunks; `encoding` from `detect_encoding` (text formats only)."""
+    fmt = file_format(path)
+    if fmt == XLSX:
+        header, rows = _xlsx_rows(path)
+    else:
+        enc = encoding or detect_encoding(path)
+        header, rows = (_csv_rows if fmt == CSV else _jsonl_rows)(path, enc)
+    yield from _chunks(header, rows, size)

@@ -1,0 +1,1 @@
+"""The base data center: standard addresses, buildings, rooms, persons, organizations, tags."""

@@ -1,0 +1,1 @@
+"""Identifiers, address standardisation, entity resolution and golden records."""

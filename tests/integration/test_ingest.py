@@ -1,0 +1,357 @@
+"""Importing department files: row accounting, encodings, formats, idempotence, resume, reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+from tests.conftest import BACKENDS, NOW
+
+from gridgov.db.engine import make_engine, make_sessionmaker
+from gridgov.db.migrate import upgrade
+from gridgov.ingest.mapping import MappingError, shipped_mappings
+from gridgov.ingest.models import DONE, IngestBatch, QuarantinedRow, SourceRecord
+from gridgov.ingest.pipeline import ImportJob
+
+HUKOU_HEADER = [
+    "记录编号",
+    "公民身份号码",
+    "姓名",
+    "性别",
+    "出生日期",
+    "民族",
+    "户籍地址",
+    "户号",
+    "与户主关系",
+    "变动日期",
+]
+# The public GB 11643 test vector and numbers built from it (check characters computed).
+GOOD_ID = "11010519491231002X"
+BAD_ID = "110105194912310021"  # wrong check character: loaded, but flagged
+
+HUKOU_ROWS: list[list[str]] = [
+    [
+        "GA0001",
+        GOOD_ID,
+        "张 伟",
+        "女",
+        "19491231",
+        "汉族",
+        "浙江省宁波市海曙区中山西路８８号",
+        "H01",
+        "户主",
+        "2020-01-02",
+    ],
+    [
+        "GA0002",
+        BAD_ID,
+        "李娜",
+        "女",
+        "1949-12-31",
+        "汉",
+        "宁波市鄞州区天童南路1号3幢2单元501室",
+        "H02",
+        "户主",
+        "20200103",
+    ],
+    [
+        "GA0003",
+        GOOD_ID,
+        "",
+        "男",
+        "19491231",
+        "汉族",
+        "宁波市江北区人民路2号",
+        "H03",
+        "户主",
+        "2020-01-04",
+    ],
+    [
+        "GA0004",
+        GOOD_ID,
+        "王五",
+        "男",
+        "1949/12/31",
+        "汉族",
+        "宁波市江北区人民路3号",
+        "H04",
+        "户主",
+        "2020-01-05",
+    ],
+    [
+        "GA0005",
+        GOOD_ID,
+        "赵六",
+        "M",
+        "19491231",
+        "汉族",
+        "宁波市江北区人民路4号",
+        "H05",
+        "户主",
+        "2020-01-06",
+    ],
+    ["GA0006", GOOD_ID, "钱七", "男", "19491231"],
+    [
+        "GA0007",
+        GOOD_ID,
+        "孙八",
+        "男",
+        "19491231",
+        "汉族",
+        "宁波市北仑区新碶街道1号",
+        "H07",
+        "子",
+        "2020-01-08",
+    ],
+]
+# Expected (file rows: header = 1, a blank line at 5): rows 2, 3, 9 load; 4 (no name), 6 (date),
+# 7 (sex "M"), 8 (too few columns) are quarantined.
+EXPECT_LOADED, EXPECT_QUARANTINED = 3, 4
+
+
+def write_csv(
+    path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8"
+) -> Path:
+    with path.open("w", encoding=encoding, newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for i, row in enumerate(rows):
+            w.writerow(row)
+            if i == 2:
+                fh.write("\r\n")  # a blank line is not a record
+    return path
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def engine(request: pytest.FixtureRequest, empty_db_url) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    eng = make_engine(empty_db_url(request.param))
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Imports commit for real (they are jobs); each test starts from empty import tables."""
+    made = make_sessionmaker(engine)
+    yield made
+    with made() as s:
+        for model in (SourceRecord, QuarantinedRow, IngestBatch):
+            s.query(model).delete()
+        s.commit()
+
+
+def job(factory: sessionmaker[Session], path: Path, source: str, work: Path, **kw) -> ImportJob:  # type: ignore[no-untyped-def]
+    return ImportJob(
+        factory,
+        path,
+        source=source,
+        mappings=shipped_mappings(),
+        work_dir=work,
+        now=lambda: NOW,
+        **kw,
+    )
+
+
+def counts(factory: sessionmaker[Session]) -> tuple[int, int]:
+    with factory() as s:
+        records = s.scalar(select(func.count()).select_from(SourceRecord)) or 0
+        bad = s.scalar(select(func.count()).select_from(QuarantinedRow)) or 0
+    return records, bad
+
+
+def test_rows_are_loaded_or_quarantined_with_reasons_and_counts_add_up(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "ga_hukou.csv", HUKOU_HEADER, HUKOU_ROWS)
+    result = job(factory, path, "GA", tmp_path / "work").run()
+    assert result.status == DONE
+    assert (result.read, result.loaded, result.quarantined) == (
+        7,
+        EXPECT_LOADED,
+        EXPECT_QUARANTINED,
+    )
+    assert result.loaded + result.quarantined == result.read
+    assert counts(factory) == (EXPECT_LOADED, EXPECT_QUARANTINED)
+    with factory() as s:
+        bad = {q.row_no: q for q in s.scalars(select(QuarantinedRow))}
+        recs = {r.record_key: r for r in s.scalars(select(SourceRecord))}
+    # The file's own row numbers as a spreadsheet shows them: header = 1, and the blank line
+    # after row 4 is row 5 (not a record), so the rows after it are 6, 7, 8.
+    assert sorted(bad) == [4, 6, 7, 8]
+    assert bad[4].reasons[0]["field"] == "name" and bad[4].reasons[0]["code"] == "required"
+    assert bad[6].reasons[0]["code"] == "date" and "1949/12/31" in bad[6].reasons[0]["msg"]
+    assert bad[7].reasons[0]["code"] == "code" and bad[7].reasons[0]["column"] == "性别"
+    assert bad[8].reasons[0]["code"] == "columns"
+    assert bad[7].raw["姓名"] == "赵六"  # kept as received
+    # Standardised values, and the invalid ID kept as sent with a flag.
+    first = recs["GA0001"].values
+    assert first["name"] == "张伟" and first["sex"] == "2" and first["birth_date"] == "1949-12-31"
+    assert first["registered_address"].endswith("88号")
+    assert recs["GA0002"].values["citizen_id"] == BAD_ID
+    assert any(f.startswith("citizen_id:") for f in recs["GA0002"].flags)
+    assert recs["GA0002"].values["ethnicity"] == "01"
+    report = Path(result.report_path)
+    lines = list(csv.reader(report.read_text(encoding="utf-8-sig").splitlines()))
+    assert [row[0] for row in lines[3:]] == ["4", "6", "7", "8"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_every_encoding_reads_the_same_values(factory, tmp_path, encoding) -> None:  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "ga_hukou.csv", HUKOU_HEADER, HUKOU_ROWS, encoding)
+    result = job(factory, path, "GA", tmp_path / "work").run()
+    # GB18030 encodes GBK's characters with GBK's bytes: such a file is reported as GBK.
+    assert result.encoding == {"gb18030": "gbk"}.get(encoding, encoding)
+    assert (result.loaded, result.quarantined) == (EXPECT_LOADED, EXPECT_QUARANTINED)
+    with factory() as s:
+        names = sorted(s.scalars(select(SourceRecord.values["name"].as_string())))
+    assert names == ["孙八", "张伟", "李娜"]
+
+
+def test_gb18030_only_characters(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = [list(HUKOU_ROWS[0])]
+    rows[0][2] = "王䶮"  # U+4DAE: in GB18030, not in GBK
+    path = write_csv(tmp_path / "ga_hukou.csv", HUKOU_HEADER, rows, "gb18030")
+    result = job(factory, path, "GA", tmp_path / "work").run()
+    assert (result.encoding, result.loaded) == ("gb18030", 1)
+    with factory() as s:
+        assert s.scalars(select(SourceRecord.values["name"].as_string())).one() == "王䶮"
+
+
+def test_undecodable_bytes_quarantine_the_row_not_the_file(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "ga_hukou.csv", HUKOU_HEADER, HUKOU_ROWS[:2])
+    data = (
+        path.read_bytes()
+        + b"GA0009,11010519491231002X,\xff\xfe\x80,1,19491231,01,x,H,s,20200101\r\n"
+    )
+    path.write_bytes(data)
+    result = job(factory, path, "GA", tmp_path / "work").run()
+    assert (result.read, result.loaded, result.quarantined) == (3, 2, 1)
+    with factory() as s:
+        q = s.scalars(select(QuarantinedRow)).one()
+    assert q.reasons[0]["code"] == "encoding"
+
+
+def test_reimporting_the_same_file_changes_nothing(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "ga_hukou.csv", HUKOU_HEADER, HUKOU_ROWS)
+    first = job(factory, path, "GA", tmp_path / "work").run()
+    before = counts(factory)
+    again = job(factory, path, "GA", tmp_path / "work").run()
+    assert again.already_imported and again.batch_id == first.batch_id
+    assert counts(factory) == before
+    # The same rows in another file (another encoding): a new batch, no new records.
+    other = write_csv(tmp_path / "ga_hukou_resend.csv", HUKOU_HEADER, HUKOU_ROWS, "gbk")
+    resent = job(factory, other, "GA", tmp_path / "work").run()
+    assert resent.batch_id != first.batch_id
+    assert (resent.loaded, resent.unchanged) == (EXPECT_LOADED, EXPECT_LOADED)
+    assert counts(factory)[0] == before[0]
+
+
+def test_an_import_killed_halfway_resumes_without_duplicates_or_gaps(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        [
+            f"GA{i:04d}",
+            GOOD_ID,
+            f"居民{i}",
+            "男",
+            "19491231",
+            "汉族",
+            f"宁波市江北区人民路{i}号",
+            f"H{i}",
+            "户主",
+            "2020-01-02",
+        ]
+        for i in range(1, 41)
+    ]
+    rows[17][3] = "M"  # one bad row in the middle
+    path = write_csv(tmp_path / "ga_hukou.csv", HUKOU_HEADER, rows)
+
+    class Killed(Exception):
+        pass
+
+    def die_after_two(done: int) -> None:
+        if done >= 14:
+            raise Killed
+
+    with pytest.raises(Killed):
+        job(factory, path, "GA", tmp_path / "work", chunk=7, after_chunk=die_after_two).run()
+    partial = counts(factory)
+    assert 0 < sum(partial) < 40
+    result = job(factory, path, "GA", tmp_path / "work", chunk=7).run()
+    assert (result.read, result.loaded, result.quarantined) == (40, 39, 1)
+    assert counts(factory) == (39, 1)
+    with factory() as s:
+        keys = s.scalars(select(SourceRecord.record_key)).all()
+        batches = s.scalars(select(IngestBatch)).all()
+    assert len(keys) == len(set(keys)) == 39
+    assert len(batches) == 1 and batches[0].rows_done == 40
+
+
+def test_xlsx_and_json_lines(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import xlsxwriter
+
+    xlsx = tmp_path / "mz_assistance.xlsx"
+    wb = xlsxwriter.Workbook(str(xlsx))
+    ws = wb.add_worksheet()
+    header = [
+        "对象编号",
+        "身份证号码",
+        "姓名",
+        "救助类型",
+        "居住地址",
+        "联系电话",
+        "认定日期",
+        "终止日期",
+    ]
+    ws.write_row(0, 0, header)
+    ws.write_row(
+        1, 0, ["MZ1", GOOD_ID, "张伟", "低保", "宁波市海曙区1号", "13805740001", "2021-03-01", ""]
+    )
+    ws.write_row(
+        2, 0, ["MZ2", GOOD_ID, "张伟", "救济", "宁波市海曙区1号", "13805740001", "2021-03-01", ""]
+    )
+    wb.close()
+    result = job(factory, xlsx, "MZ", tmp_path / "work").run()
+    assert (result.file_format, result.read, result.loaded, result.quarantined) == ("xlsx", 2, 1, 1)
+    with factory() as s:
+        rec = s.scalars(select(SourceRecord).where(SourceRecord.source == "MZ")).one()
+    assert rec.values["tag_class"] == "service" and rec.values["subtype"] == "low_income"
+
+    jsonl = tmp_path / "wg_checks.jsonl"
+    doc = {
+        "核查编号": "WG1",
+        "网格编码": "330203001001001",
+        "身份证号": GOOD_ID,
+        "姓名": "张伟",
+        "实际居住地址": "宁波市海曙区1号",
+        "联系电话": "+86 138 0574 0001",
+        "居住状态": "在住",
+        "房屋用途": "自住",
+        "核查时间": "2026-11-01 10:00:00",
+        "核查人": "gw_1",
+    }
+    jsonl.write_text(json.dumps(doc, ensure_ascii=False) + "\n{not json\n", encoding="utf-8")
+    result = job(factory, jsonl, "WG", tmp_path / "work").run()
+    assert (result.file_format, result.read, result.loaded, result.quarantined) == (
+        "jsonl",
+        2,
+        1,
+        1,
+    )
+    with factory() as s:
+        rec = s.scalars(select(SourceRecord).where(SourceRecord.source == "WG")).one()
+        q = s.scalars(select(QuarantinedRow)).all()
+    assert rec.values["phone"] == "13805740001" and rec.grid_code == "330203001001001"
+    assert rec.as_of is not None
+    assert {r.row_no for r in q} >= {2}
+
+
+def test_files_must_belong_to_the_source(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "unknown_export.csv", HUKOU_HEADER, HUKOU_ROWS)
+    with pytest.raises(MappingError, match="ga_hukou"):
+        job(factory, path, "GA", tmp_path / "work")
+    with pytest.raises(MappingError, match="未知的数据来源部门"):
+        job(factory, path, "XX", tmp_path / "work")
