@@ -122,21 +122,25 @@ def ingest(
 def resolve(
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON 统计")] = False,
 ) -> None:
-    """汇总主记录: 按有效身份证号 / 统一社会信用代码归并各部门记录, 按 “一数一源” 规则取值, 冲突生成核查任务。"""
+    """汇总主记录: 标准地址入库落格; 按有效身份证号 / 统一社会信用代码归并各部门记录, 按 “一数一源”
+    规则取值; 房屋、住户与网格挂接 (以房管人); 冲突和无法匹配的地址生成网格员核查任务。"""
     from gridgov.cli.common import unit_of_work
     from gridgov.registry.golden import resolve_organizations, resolve_persons
+    from gridgov.registry.places import build_address_library, place_rooms_and_people
 
-    with unit_of_work() as session:
+    with console.status("汇总中 …"), unit_of_work() as session:
+        library = build_address_library(session, now=clock.now())
         persons = resolve_persons(session, now=clock.now())
         orgs = resolve_organizations(session, now=clock.now())
+        places = place_rooms_and_people(session, now=clock.now())
     if as_json:
-        print(
-            json.dumps(
-                {"persons": vars(persons), "organizations": vars(orgs)},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        doc = {
+            "addresses": vars(library),
+            "persons": vars(persons),
+            "organizations": vars(orgs),
+            "places": vars(places),
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
         return
     table = Table(title="主记录汇总")
     for col in (
@@ -156,3 +160,9 @@ def resolve(
             f"{s.updated:,}", f"{s.tasks_opened:,}", f"{s.tags:,}",
         )  # fmt: skip
     console.print(table)
+    matched = ", ".join(f"{k} {v:,}" for k, v in sorted(places.matched.items())) or "无"
+    console.print(
+        f"标准地址 新增 {library.addresses:,} (楼幢 {library.buildings:,}, 不在任何网格 "
+        f"{library.outside_grids:,}); 房屋 新增 {places.rooms:,}; 地址匹配 {matched}, 未匹配 "
+        f"{places.unmatched:,} (新核查任务 {places.tasks_opened:,}); 人员落户落格 {places.persons_placed:,}"
+    )

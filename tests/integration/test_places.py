@@ -1,0 +1,95 @@
+"""Standard addresses → buildings, rooms and grids; department addresses matched to them."""
+
+from __future__ import annotations
+
+import shapely
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from tests.conftest import NOW
+from tests.integration.test_golden import CID, add, at
+
+from gridgov.accounts.models import User
+from gridgov.geo.models import Region
+from gridgov.registry.golden import resolve_persons
+from gridgov.registry.models import Address, Building, CheckTask, Person, PersonRoom, Room
+from gridgov.registry.places import AddressMatcher, build_address_library, place_rooms_and_people
+
+OWNER = "330203198001010016"
+
+
+def library(session: Session) -> tuple[str, str]:
+    grid = session.scalar(select(User.region_code).where(User.username == "grid_worker"))
+    assert grid is not None
+    village = session.get(Region, grid[:12])
+    region = session.get(Region, grid)
+    assert village is not None and region is not None and region.geometry is not None
+    p = shapely.from_wkb(region.geometry).representative_point()
+    for i, room in enumerate(("501室", "502室", "601室")):
+        add(session, "ZR", "addresses", "address", f"ZR{i}", at(2023),
+            {"address_code": f"A{i}", "address": f"中山西路88号天一家园3幢2单元{room}",
+             "village_code": village.code, "lon": p.x, "lat": p.y})  # fmt: skip
+    return grid, village.name
+
+
+def test_library_rooms_people_and_grids(session: Session) -> None:
+    grid, village = library(session)
+    stats = build_address_library(session, now=NOW)
+    assert (stats.addresses, stats.buildings, stats.outside_grids) == (3, 1, 0)
+    addresses = session.scalars(select(Address).order_by(Address.room)).all()
+    assert [a.room for a in addresses] == ["501室", "502室", "601室"]
+    assert {a.grid_code for a in addresses} == {grid}
+    building = session.scalars(select(Building)).one()
+    assert building.rooms == 3 and building.grid_code == grid
+    # Department records write the same places their own way.
+    add(session, "GA", "hukou", "person", "GA1", at(2020),
+        {"citizen_id": CID, "name": "张伟", "registered_address": "宁波市海曙区中山西路88号"})  # fmt: skip
+    add(session, "WJ", "health_records", "person", "WJ1", at(2024),
+        {"citizen_id": CID, "name": "张伟", "actual_address": "海曙区中山西路８８号天一家园三栋二单元五〇一室"})  # fmt: skip
+    add(
+        session,
+        "GA",
+        "hukou",
+        "person",
+        "GA2",
+        at(2020),
+        {"citizen_id": OWNER, "name": "王五", "actual_address": "海曙区解放南路1号"},
+    )
+    add(session, "ZJ", "houses", "room", "H1", at(2019),
+        {"house_no": "H1", "address": f"{village}中山西路88号3幢2单元502室", "use": "rented",
+         "area": 89.5, "owner_id": OWNER, "owner_name": "王五"})  # fmt: skip
+    add(session, "ZJ", "rentals", "tenancy", "R1", at(2024),
+        {"address": "中山西路88号3幢2单元502", "tenant_id": CID, "tenant_name": "张伟",
+         "start_date": "2024-01-01"})  # fmt: skip
+    resolve_persons(session, now=NOW)
+    placed = place_rooms_and_people(session, now=NOW)
+    person = session.scalars(select(Person).where(Person.citizen_id == CID)).one()
+    room = session.get(Room, person.room_id)
+    assert room is not None and person.grid_code == grid
+    assert session.get(Address, room.address_id).room == "501室"  # type: ignore[union-attr]
+    rented = session.scalars(select(Room).where(Room.use == "rented")).one()
+    assert rented.area_m2 == 89.5
+    links = {(x.relation, x.room_id) for x in session.scalars(select(PersonRoom))}
+    assert ("tenant", rented.id) in links and ("owner", rented.id) in links
+    assert ("member", room.id) in links
+    assert placed.persons_placed == 1
+    # 解放南路1号 is not in the library: a field check, not a guess.
+    task = session.scalars(select(CheckTask).where(CheckTask.kind == "address_unmatched")).one()
+    assert task.candidates[0]["value"].endswith("解放南路1号")
+    again = place_rooms_and_people(session, now=NOW)
+    assert again.rooms == 0 and again.tasks_opened == 0
+    assert build_address_library(session, now=NOW).addresses == 0
+    assert session.scalar(select(func.count()).select_from(Room)) == 2
+
+
+def test_matching_steps(session: Session) -> None:
+    _, village = library(session)
+    build_address_library(session, now=NOW)
+    m = AddressMatcher(session)
+    exact = m.match(f"宁波市海曙区{village}中山西路88号天一家园3幢2单元501室")
+    assert exact.method in ("exact", "road") and exact.address_id is not None
+    road = m.match("宁波市海曙区中山西路88号3栋2单元601室")  # no village: unique in the county
+    assert road.method == "road"
+    fuzzy = m.match("海曙区中山西路88号3幢501室")  # the unit is missing
+    assert fuzzy.method == "fuzzy" and fuzzy.score >= 0.85
+    assert m.match("海曙区中山西路90号1幢101室").address_id is None
+    assert m.match("不知道在哪").address_id is None
