@@ -6,7 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.integration.test_ingest import EXPECT_LOADED, EXPECT_QUARANTINED, HUKOU_HEADER, HUKOU_ROWS, write_csv
+from tests.integration.test_ingest import (
+    EXPECT_LOADED,
+    EXPECT_QUARANTINED,
+    HUKOU_HEADER,
+    HUKOU_ROWS,
+    write_csv,
+)
 from typer.testing import CliRunner
 
 from gridgov.cli.main import app
@@ -28,7 +34,11 @@ def test_ingest_a_file_prints_counts_and_report(env: Path) -> None:
     result = runner.invoke(app, ["ingest", str(path), "--source", "GA", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert (doc["read"], doc["loaded"], doc["quarantined"]) == (7, EXPECT_LOADED, EXPECT_QUARANTINED)
+    assert (doc["read"], doc["loaded"], doc["quarantined"]) == (
+        7,
+        EXPECT_LOADED,
+        EXPECT_QUARANTINED,
+    )
     assert doc["encoding"] == "gbk" and not doc["already_imported"]
     report = Path(doc["report"])
     assert report.exists() and "性别" in report.read_text(encoding="utf-8-sig")
@@ -69,8 +79,9 @@ def test_resolve_builds_golden_records(env: Path) -> None:
     result = runner.invoke(app, ["resolve", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    # Rows 2 and 8 carry the valid test ID (one person); row 3's ID fails its check.
-    assert doc["persons"]["linked"] == 2 and doc["persons"]["unlinked"] == 1
-    assert doc["persons"]["created"] == 1
+    # Rows 2 and 9 carry the valid test ID (one person); row 3's ID fails its check and nobody
+    # else resembles 李娜: a second person, without an ID number.
+    assert doc["persons"]["linked"] == 2 and doc["persons"]["unlinked"] == 0
+    assert doc["persons"]["created"] == 2 and doc["persons"]["extra"]["new_without_id"] == 1
     table = runner.invoke(app, ["resolve"])
     assert table.exit_code == 0 and "主记录汇总" in table.output

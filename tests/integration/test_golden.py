@@ -134,7 +134,7 @@ def test_persons_follow_one_datum_one_source(session: Session) -> None:
     grid = scenario(session)
     leader = session.get(GridLeader, grid)
     stats = resolve_persons(session, now=NOW)
-    assert (stats.records, stats.linked, stats.unlinked, stats.created) == (7, 6, 1, 1)
+    assert (stats.records, stats.linked, stats.unlinked, stats.created) == (7, 6, 0, 2)
     person = session.scalars(select(Person).where(Person.citizen_id == CID)).one()
     assert person.name == "张伟"  # GA is the authority, RS's newer 张玮 does not win
     assert person.provenance["name"]["source"] == "GA"
@@ -153,10 +153,12 @@ def test_persons_follow_one_datum_one_source(session: Session) -> None:
         ("service", "elderly_alone", False),
         ("control", "community_correction", True),
     }
-    # The invalid ID number is not linked (left for probabilistic matching), nor made a person.
-    assert (
-        session.scalar(select(func.count()).select_from(Person).where(Person.name == "李娜")) == 0
-    )
+    # The invalid ID number links nobody by ID; no one else resembles her: a person of her own,
+    # without an ID number, her record linked by the probabilistic matcher.
+    lina = session.scalars(select(Person).where(Person.name == "李娜")).one()
+    assert lina.citizen_id is None
+    link = session.scalars(select(RecordLink).where(RecordLink.entity_id == lina.id)).one()
+    assert link.method == "splink-new"
 
 
 def test_rerunning_keeps_ids_and_opens_no_second_task(session: Session) -> None:
@@ -167,7 +169,46 @@ def test_rerunning_keeps_ids_and_opens_no_second_task(session: Session) -> None:
     assert again.created == 0 and again.tasks_opened == 0 and again.links == 0 and again.tags == 0
     assert session.scalars(select(Person.id).where(Person.citizen_id == CID)).one() == first
     assert session.scalar(select(func.count()).select_from(CheckTask)) == 1
-    assert session.scalar(select(func.count()).select_from(RecordLink)) == 6
+    assert session.scalar(select(func.count()).select_from(RecordLink)) == 7
+
+
+def test_records_without_valid_ids_are_matched_probabilistically(session: Session) -> None:
+    scenario(session)
+    grid = session.scalar(select(User.region_code).where(User.username == "grid_worker"))
+    # The same person written with a homophone and a mistyped ID, no phone: joins 张伟.
+    add(session, "JY", "students", "person", "JY1", at(2025),
+        {"citizen_id": "11010519491231003X", "name": "张玮", "birth_date": "1949-12-31", "sex": "2",
+         "phone": "13800000001"}, ["citizen_id:checksum"])  # fmt: skip
+    # Twins without ID numbers: same birthday, surname and room, other names — two people.
+    for key, name in (("WJ2", "王小红"), ("WJ3", "王小兰")):
+        add(session, "WJ", "health_records", "person", key, at(2025),
+            {"name": name, "birth_date": "2016-02-02", "sex": "2",
+             "actual_address": "宁波市海曙区中山西路88号3幢2单元601室"}, grid=grid)  # fmt: skip
+    # One child in two departments' records: one new person.
+    for key, src in (("WJ4", "WJ"), ("JY4", "JY")):
+        add(session, src, "students" if src == "JY" else "health_records", "person", key, at(2025),
+            {"name": "张小明", "birth_date": "2015-06-01", "sex": "1",
+             "actual_address": "宁波市海曙区中山西路88号3幢2单元501室"})  # fmt: skip
+    stats = resolve_persons(session, now=NOW)
+    zhang = session.scalars(select(Person).where(Person.citizen_id == CID)).one()
+    jy1 = session.scalars(
+        select(RecordLink).join(SourceRecord, SourceRecord.id == RecordLink.source_record_id)
+        .where(SourceRecord.record_key == "JY1")
+    ).one()  # fmt: skip
+    assert jy1.entity_id == zhang.id and jy1.method == "splink" and (jy1.score or 0) > 0.99
+    assert {p.name for p in session.scalars(select(Person).where(Person.citizen_id.is_(None)))} == {
+        "李娜",
+        "王小红",
+        "王小兰",
+        "张小明",
+    }
+    assert (
+        session.scalar(select(func.count()).select_from(Person).where(Person.name == "张小明")) == 1
+    )
+    assert stats.unlinked == 0
+    # A second run links nothing again and creates nobody.
+    again = resolve_persons(session, now=NOW)
+    assert again.created == 0 and again.links == 0
 
 
 def test_organizations_conflicting_authorities_and_links(session: Session) -> None:

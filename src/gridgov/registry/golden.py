@@ -186,9 +186,14 @@ PERSON_KINDS = ("person", "tag", "check")
 
 
 def resolve_persons(
-    session: Session, *, now: datetime, table: Survivorship | None = None
+    session: Session,
+    *,
+    now: datetime,
+    table: Survivorship | None = None,
+    probabilistic: bool = True,
 ) -> ResolveStats:
-    """Golden persons for every record with a valid ID number; tags; field-check grids; tasks."""
+    """Golden persons: records linked by valid ID number, the rest matched probabilistically
+    (`resolve.matching`); fields by survivorship; tags; field-check grids; check tasks."""
     table = table or shipped_survivorship()
     stats = ResolveStats()
     records = _records(session, PERSON_KINDS)
@@ -198,9 +203,46 @@ def resolve_persons(
         cid = r.values.get("citizen_id")
         if cid and "citizen_id" not in _bad_fields(r.flags or []) and len(cid) == 18:
             cid_of[r.id] = cid
-    stats.linked, stats.unlinked = len(cid_of), len(records) - len(cid_of)
+    stats.linked = len(cid_of)
     ids = _person_ids(session, set(cid_of.values()), now, stats)
-    key_of = {rid: ids[cid] for rid, cid in cid_of.items()}
+    stats.links = _link(session, "person", {rid: ids[cid] for rid, cid in cid_of.items()}, "id")
+    record_ids = {r.id for r in records}
+    if probabilistic:
+        # Golden persons need their values before others can be compared with them.
+        _survive_persons(session, records, _person_links(session, record_ids), table, now)
+        _match_unlinked(session, records, now, stats)
+    key_of = _person_links(session, record_ids)
+    stats.unlinked = len(records) - len(key_of)
+    decisions, updated, known_grids = _survive_persons(session, records, key_of, table, now)
+    stats.updated = updated
+    stats.tasks_opened = _open_tasks(
+        session, "person", decisions.conflicts, known_grids, _grid_leaders(session), now
+    )
+    stats.tags = _tags(session, records, key_of, known_grids, now)
+    session.flush()
+    return stats
+
+
+def _person_links(session: Session, record_ids: set[int]) -> dict[int, int]:
+    return {
+        rid: pid
+        for rid, pid in session.execute(
+            select(RecordLink.source_record_id, RecordLink.entity_id).where(
+                RecordLink.entity == "person"
+            )
+        )
+        if rid in record_ids
+    }
+
+
+def _survive_persons(
+    session: Session,
+    records: Sequence[SourceRecord],
+    key_of: dict[int, int],
+    table: Survivorship,
+    now: datetime,
+) -> tuple[Any, int, dict[Any, Any]]:
+    """Apply survivorship to every person with linked records; return decisions, count, grids."""
     decisions = decide_frame(_candidates(records, key_of, PERSON_FIELDS), table, "person")
     # Grid: the latest field check that placed the person (address placement refines this).
     grids: dict[int, str | None] = {}
@@ -231,20 +273,99 @@ def resolve_persons(
         updates[key]["grid_code"] = grid
     for chunk in _chunks(list(updates.values())):
         session.execute(update(Person), list(chunk))
-    stats.updated = len(updates)
     known_grids = _pairs(
         session,
         select(Person.id, Person.grid_code).where(Person.id.in_(list(updates)))
         if len(updates) < 30_000
         else select(Person.id, Person.grid_code),
     )
-    stats.tasks_opened = _open_tasks(
-        session, "person", decisions.conflicts, known_grids, _grid_leaders(session), now
+    return decisions, len(updates), known_grids
+
+
+def _match_unlinked(
+    session: Session, records: Sequence[SourceRecord], now: datetime, stats: ResolveStats
+) -> None:
+    """Records without a valid ID number: linked to a golden person, or made new persons."""
+    from gridgov.registry.places import parse
+    from gridgov.resolve.matching import Person as Side
+    from gridgov.resolve.matching import match
+
+    linked = set(
+        session.scalars(select(RecordLink.source_record_id).where(RecordLink.entity == "person"))
     )
-    stats.links = _link(session, "person", key_of, "id")
-    stats.tags = _tags(session, records, key_of, known_grids, now)
-    session.flush()
-    return stats
+    todo = [r for r in records if r.id not in linked]
+    if not todo:
+        return
+
+    def address(text: str | None) -> tuple[str | None, str | None]:
+        if not text:
+            return None, None
+        p = parse(text)
+        if not p.road or not p.door:
+            return None, None
+        return "|".join(x or "" for x in (p.road, p.door, p.building, p.unit, p.room)), (
+            f"{p.road}|{p.door}"
+        )
+
+    sides = []
+    for r in todo:
+        v = r.values
+        bad = _bad_fields(r.flags or [])
+        addr, door = address(
+            v.get("actual_address") or v.get("address") or v.get("registered_address")
+        )
+        sides.append(
+            Side(
+                uid=str(r.id),
+                name=v.get("name", ""),
+                dob=v.get("birth_date"),
+                sex=v.get("sex"),
+                cid=v.get("citizen_id") or None,
+                phone=v.get("phone") if "phone" not in bad else None,
+                addr=addr,
+                door=door,
+            )
+        )
+    golden = []
+    for p in session.execute(
+        select(
+            Person.id, Person.name, Person.birth_date, Person.sex, Person.citizen_id,
+            Person.phone, Person.actual_address, Person.registered_address,
+        )
+    ):  # fmt: skip
+        addr, door = address(p.actual_address or p.registered_address)
+        golden.append(
+            Side(
+                uid=str(p.id), name=p.name, dob=p.birth_date.isoformat() if p.birth_date else None,
+                sex=p.sex, cid=p.citizen_id, phone=p.phone or None, addr=addr, door=door,
+            )
+        )  # fmt: skip
+    found = match(golden, sides)
+    links = [
+        {"source_record_id": int(rid), "entity": "person", "entity_id": int(gid),
+         "method": "splink", "score": round(prob, 6)}
+        for rid, (gid, prob) in found.to_golden.items()
+    ]  # fmt: skip
+    stats.extra["matched"] = len(links)
+    if found.new_clusters:
+        from sqlalchemy import insert
+
+        new_ids = session.scalars(
+            insert(Person).returning(Person.id, sort_by_parameter_order=True),
+            [{"citizen_id": None, "name": "", "updated_at": now} for _ in found.new_clusters],
+        ).all()
+        stats.created += len(new_ids)
+        stats.extra["new_without_id"] = len(new_ids)
+        for pid, members in zip(new_ids, found.new_clusters, strict=True):
+            links.extend(
+                {"source_record_id": int(rid), "entity": "person", "entity_id": pid,
+                 "method": "splink-new", "score": None}
+                for rid in members
+            )  # fmt: skip
+    for chunk in _chunks(links):
+        stats.links += insert_new(
+            session, RecordLink.__table__, chunk, conflict=("source_record_id",)
+        )
 
 
 def _person_ids(

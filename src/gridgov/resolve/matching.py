@@ -1,0 +1,268 @@
+"""Probabilistic person matching (Fellegi–Sunter, Splink on DuckDB) for records without a valid ID.
+
+Records that carry a valid ID number are linked by it (`registry.golden`); the rest — health
+records of children, hand-typed IDs with a wrong digit, a name written with a homophone — are
+compared here with the golden persons and with each other. The model's m and u probabilities are
+set from domain knowledge in one table (`LEVELS`), not trained, so a run is deterministic and
+explainable on a village and on a city alike:
+
+- names compare exactly, then by pinyin (同音字: 张伟 / 张玮), then by Jaro–Winkler on pinyin;
+- birth dates exactly, then the same month, then the same year;
+- an ID number within two edits of the other's is strong evidence for a match (a typo); two
+  different ID numbers are strong evidence against (twins share birth date, surname and address);
+- phone and the address's road, door, building, unit and room add evidence when present.
+
+Fields are not independent for twins (same birth date, surname and room), so a pair whose names
+differ by more than sound is accepted only when the phone or an ID number agrees as well.
+Clusters never merge two golden persons: a record pulled towards two of them joins the better.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+THRESHOLD = 0.99
+# The u probabilities describe a city: the prior odds of a random pair are those of a city too,
+# however few records a run compares (a village's re-run must not believe namesakes more).
+POPULATION_FLOOR = 100_000
+GOLDEN, MENTION = "golden", "mention"
+
+
+def pinyin(name: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(name)) if name else ""
+
+
+def _level(sql: str, label: str, m: float, u: float) -> dict[str, Any]:
+    return {"sql_condition": sql, "label_for_charts": label, "m_probability": m, "u_probability": u}
+
+
+def _null(col: str) -> dict[str, Any]:
+    return {
+        "sql_condition": f'"{col}_l" IS NULL OR "{col}_r" IS NULL',
+        "label_for_charts": "null",
+        "is_null_level": True,
+    }
+
+
+# (column, [levels]): m = P(level | same person), u = P(level | different people).
+LEVELS: list[tuple[str, list[dict[str, Any]]]] = [
+    (
+        "name",
+        [
+            _null("name"),
+            _level('"name_l" = "name_r"', "exact", 0.80, 0.0005),
+            _level('"py_l" = "py_r"', "same pinyin", 0.10, 0.0015),
+            _level('jaro_winkler_similarity("py_l", "py_r") >= 0.9', "pinyin ≥ 0.9", 0.095, 0.01),
+            # Twins share surname, birth date and address: a different name must weigh heavily.
+            _level("ELSE", "different", 0.005, 0.988),
+        ],
+    ),
+    (
+        "dob",
+        [
+            _null("dob"),
+            _level('"dob_l" = "dob_r"', "exact", 0.90, 0.00004),
+            _level('substr("dob_l", 1, 7) = substr("dob_r", 1, 7)', "same month", 0.04, 0.001),
+            _level('substr("dob_l", 1, 4) = substr("dob_r", 1, 4)', "same year", 0.03, 0.013),
+            _level("ELSE", "different", 0.03, 0.986),
+        ],
+    ),
+    (
+        "sex",
+        [
+            _null("sex"),
+            _level('"sex_l" = "sex_r"', "same", 0.98, 0.5),
+            _level("ELSE", "different", 0.02, 0.5),
+        ],
+    ),
+    (
+        "cid",
+        [
+            _null("cid"),
+            _level('levenshtein("cid_l", "cid_r") <= 2', "≤ 2 edits", 0.90, 1e-7),
+            _level("ELSE", "different", 0.01, 0.9999999),
+        ],
+    ),
+    (
+        "phone",
+        [
+            _null("phone"),
+            _level('"phone_l" = "phone_r"', "same", 0.70, 1e-6),
+            _level("ELSE", "different", 0.30, 0.999999),
+        ],
+    ),
+    (
+        "addr",
+        [
+            _null("addr"),
+            _level('"addr_l" = "addr_r"', "same room", 0.60, 0.0002),
+            _level('"door_l" = "door_r"', "same door", 0.20, 0.002),
+            _level("ELSE", "different", 0.20, 0.9978),
+        ],
+    ),
+]
+COLUMNS = (
+    "unique_id",
+    "name",
+    "py",
+    "surname",
+    "dob",
+    "byear",
+    "sex",
+    "cid",
+    "phone",
+    "addr",
+    "door",
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    """One side of a comparison: a golden person or a source record."""
+
+    uid: str
+    name: str
+    dob: str | None = None
+    sex: str | None = None
+    cid: str | None = None  # any ID number text: valid on golden persons, as typed on records
+    phone: str | None = None
+    addr: str | None = None  # road|door|building|unit|room of the parsed address
+    door: str | None = None  # road|door
+
+
+def _table(people: Sequence[Person]) -> pa.Table:
+    cols: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    for p in people:
+        py = pinyin(p.name)
+        cols["unique_id"].append(p.uid)
+        cols["name"].append(p.name or None)
+        cols["py"].append(py or None)
+        cols["surname"].append(pinyin(p.name[:1]) if p.name else None)
+        cols["dob"].append(p.dob or None)
+        cols["byear"].append(p.dob[:4] if p.dob else None)
+        cols["sex"].append(p.sex if p.sex in ("1", "2") else None)
+        cols["cid"].append(p.cid or None)
+        cols["phone"].append(p.phone or None)
+        cols["addr"].append(p.addr or None)
+        cols["door"].append(p.door or None)
+    return pa.table({c: pa.array(v, type=pa.string()) for c, v in cols.items()})
+
+
+@dataclass
+class Matches:
+    to_golden: dict[str, tuple[str, float]]  # record uid → (golden uid, probability)
+    new_clusters: list[list[str]]  # records that match no golden person, grouped (singletons too)
+    pairs: int
+
+
+def match(
+    golden: Sequence[Person], records: Sequence[Person], *, threshold: float = THRESHOLD
+) -> Matches:
+    if not records:
+        return Matches({}, [], 0)
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    for name in ("splink", "splink.internals"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    comparisons = [
+        {"output_column_name": col, "comparison_levels": levels} for col, levels in LEVELS
+    ]
+    total = len(golden) + len(records)
+    settings = SettingsCreator(
+        link_type="link_and_dedupe",
+        unique_id_column_name="unique_id",
+        comparisons=comparisons,  # type: ignore[arg-type]
+        blocking_rules_to_generate_predictions=[
+            block_on("dob"),
+            block_on("phone"),
+            block_on("py", "byear"),
+            block_on("addr", "surname"),
+            block_on("cid"),
+        ],
+        probability_two_random_records_match=1.0 / max(total, POPULATION_FLOOR),
+        retain_intermediate_calculation_columns=False,
+    )
+    db = DuckDBAPI()
+    tables = [
+        db.register(
+            _table(golden) if golden else _table([Person(uid="__none__", name="")]),
+            table_name=GOLDEN,
+        ),
+        db.register(_table(records), table_name=MENTION),
+    ]
+    linker = Linker(tables, settings, log_level=logging.WARNING)
+    predicted: Any = linker.inference.predict(threshold_match_probability=threshold)
+    pred = predicted.as_pyarrow_table()
+    rows = pred.select(
+        ["source_dataset_l", "unique_id_l", "source_dataset_r", "unique_id_r", "match_probability",
+         "gamma_name", "gamma_cid", "gamma_phone"]
+    ).to_pylist()  # fmt: skip
+    return _cluster([r for r in rows if _corroborated(r)], [p.uid for p in records])
+
+
+def _corroborated(row: dict[str, Any]) -> bool:
+    """Fellegi–Sunter treats fields as independent; twins break that (same birth date, surname
+    and room). A pair whose names differ by more than sound therefore needs an identifier to
+    agree too: the phone, or an ID number within two edits."""
+    return bool(row["gamma_name"] >= 2 or row["gamma_cid"] == 1 or row["gamma_phone"] == 1)
+
+
+def _cluster(rows: list[dict[str, Any]], uids: Sequence[str]) -> Matches:
+    best: dict[str, tuple[str, float]] = {}
+    record_edges: list[tuple[str, str]] = []
+    for r in rows:
+        ds_l, id_l = r["source_dataset_l"], str(r["unique_id_l"])
+        ds_r, id_r = r["source_dataset_r"], str(r["unique_id_r"])
+        p = float(r["match_probability"])
+        if ds_l == GOLDEN and ds_r == GOLDEN:
+            continue  # golden persons are distinct by their ID numbers
+        if GOLDEN in (ds_l, ds_r):
+            gold, rec = (id_l, id_r) if ds_l == GOLDEN else (id_r, id_l)
+            if rec not in best or p > best[rec][1]:
+                best[rec] = (gold, p)
+        else:
+            record_edges.append((id_l, id_r))
+    # Records linked to each other follow their golden person; the rest form new persons.
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for uid in uids:
+        find(uid)
+    for left, right in record_edges:
+        parent[find(left)] = find(right)
+    groups: dict[str, list[str]] = {}
+    for uid in list(parent):
+        groups.setdefault(find(uid), []).append(uid)
+    to_golden = dict(best)
+    new_clusters: list[list[str]] = []
+    for members in groups.values():
+        anchored = {best[m][0] for m in members if m in best}
+        loose = sorted(m for m in members if m not in best)
+        if len(anchored) == 1:
+            target = max((best[m] for m in members if m in best), key=lambda t: t[1])
+            for m in loose:
+                to_golden[m] = target
+        elif loose:
+            # No golden person, or members pulled towards different ones: the unanchored
+            # records stay together as a person of their own rather than guess between them.
+            new_clusters.append(loose)
+    return Matches(to_golden, new_clusters, len(rows))
+
+
+def log_odds(probability: float) -> float:
+    return math.log2(probability / (1 - probability)) if 0 < probability < 1 else math.inf
