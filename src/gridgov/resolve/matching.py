@@ -212,8 +212,12 @@ def match(
 def _corroborated(row: dict[str, Any]) -> bool:
     """Fellegi–Sunter treats fields as independent; twins break that (same birth date, surname
     and room). A pair whose names differ by more than sound therefore needs an identifier to
-    agree too: the phone, or an ID number within two edits."""
-    return bool(row["gamma_name"] >= 2 or row["gamma_cid"] == 1 or row["gamma_phone"] == 1)
+    agree too: the phone, or an ID number within two edits; and names that are not even similar
+    are never the same person, whatever else agrees (a mistyped ID of someone else)."""
+    name = row["gamma_name"]
+    if name == 0:
+        return False
+    return bool(name >= 2 or name == -1 or row["gamma_cid"] == 1 or row["gamma_phone"] == 1)
 
 
 def _cluster(rows: list[dict[str, Any]], uids: Sequence[str]) -> Matches:
