@@ -188,6 +188,16 @@ class Mappings:
             raise MappingError(f"未知的数据来源部门 {code!r}; 可选: {known}")
         return found
 
+    def files_in(self, folder: Path) -> dict[str, list[Path]]:
+        """The files of a folder by the source whose dataset patterns they match (others left out)."""
+        out: dict[str, list[Path]] = {}
+        for f in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+            for src in self.sources.values():
+                if any(d.matches(f.name) for d in src.datasets):
+                    out.setdefault(src.code, []).append(f)
+                    break
+        return out
+
     def dataset_for(self, source: str, file_name: str) -> Dataset:
         src = self.source(source)
         hits = [d for d in src.datasets if d.matches(file_name)]

@@ -1,0 +1,201 @@
+"""Benchmark the base data center end to end: department files → source records → golden records.
+
+For each database (a temporary SQLite file; a fresh PostgreSQL database, dropped at the end):
+migrate, load the division tree and the generated city's grids, then import every department file
+of the synthetic city (`gridgov generate`) with the real import job, and build the golden records
+(`gridgov resolve`: address library, persons by ID and by the probabilistic matcher,
+organizations, rooms and residents placed). Prints rows/s per stage and end to end, counts, and
+peak memory (this process's maximum resident set, which includes the generator when it runs here).
+
+    python benchmarks/ingest.py --scale 0.01                 # generate, then both databases
+    python benchmarks/ingest.py --data DIR --db pg           # files made by `gridgov generate`
+
+Engines used: the import reads with Python's csv module / openpyxl, stages to Parquet (pyarrow),
+standardises row by row in Python, and writes with multi-row INSERT … ON CONFLICT DO NOTHING
+RETURNING (SQLAlchemy insertmanyvalues); resolution uses Polars (survivorship) and Splink on
+DuckDB (matching).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PG_ADMIN = os.environ.get(
+    "GRIDGOV_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def make_database(kind: str, tmp: Path) -> tuple[str, Callable[[], None]]:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}", lambda: None
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"gridgov_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def generate(out: Path, scale: float, seed: int) -> float:
+    from gridgov.demo.population import generate_population
+
+    t = time.perf_counter()
+    generate_population(out, scale=scale, seed=seed)
+    return time.perf_counter() - t
+
+
+def prepare(url: str, seed: int) -> None:
+    """Schema, division tree and the generated grids (the same city the generator used)."""
+    from gridgov.core import clock
+    from gridgov.db.engine import make_engine, make_sessionmaker, session_scope
+    from gridgov.db.migrate import upgrade
+    from gridgov.demo.build import generate_geometry, store_generated
+    from gridgov.geo import service as geo
+    from gridgov.geo.divisions import load_divisions
+
+    engine = make_engine(url)
+    upgrade(engine)
+    divisions = load_divisions()
+    with session_scope(make_sessionmaker(engine)) as s:
+        geo.load_division_tree(s, divisions, now=clock.now())
+        store_generated(s, generate_geometry(divisions, seed=seed), now=clock.now())
+    engine.dispose()
+
+
+def ingest_all(url: str, data: Path, work: Path) -> dict[str, Any]:
+    from gridgov.core import clock
+    from gridgov.db.engine import make_engine, make_sessionmaker
+    from gridgov.ingest.mapping import shipped_mappings
+    from gridgov.ingest.pipeline import ImportJob
+
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    mappings = shipped_mappings()
+    totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0, "unchanged": 0}
+    per_source: dict[str, tuple[int, float]] = {}
+    t0 = time.perf_counter()
+    for source, files in sorted(mappings.files_in(data).items()):
+        t = time.perf_counter()
+        rows = 0
+        for f in files:
+            r = ImportJob(
+                factory, f, source=source, mappings=mappings, work_dir=work, now=clock.now
+            ).run()
+            if r.error:
+                raise SystemExit(f"{f.name}: {r.error}")
+            totals["files"] += 1
+            totals["read"] += r.read
+            totals["loaded"] += r.loaded
+            totals["quarantined"] += r.quarantined
+            totals["unchanged"] += r.unchanged
+            rows += r.read
+        per_source[source] = (rows, time.perf_counter() - t)
+    totals["seconds"] = time.perf_counter() - t0
+    totals["per_source"] = per_source
+    engine.dispose()
+    return totals
+
+
+def resolve_all(url: str) -> dict[str, Any]:
+    from gridgov.core import clock
+    from gridgov.db.engine import make_engine, make_sessionmaker, session_scope
+    from gridgov.registry.golden import resolve_organizations, resolve_persons
+    from gridgov.registry.places import build_address_library, place_rooms_and_people
+
+    engine = make_engine(url)
+    out: dict[str, Any] = {}
+    with session_scope(make_sessionmaker(engine)) as s:
+        for name, step in (
+            ("address library", build_address_library),
+            ("persons", resolve_persons),
+            ("organizations", resolve_organizations),
+            ("rooms and residents", place_rooms_and_people),
+        ):
+            t = time.perf_counter()
+            stats = step(s, now=clock.now())
+            out[name] = (time.perf_counter() - t, vars(stats))
+    engine.dispose()
+    return out
+
+
+def run(kind: str, data: Path, seed: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="gridgov_ingest_") as tmp_dir:
+        tmp = Path(tmp_dir)
+        url, cleanup = make_database(kind, tmp)
+        try:
+            t = time.perf_counter()
+            prepare(url, seed)
+            setup = time.perf_counter() - t
+            ing = ingest_all(url, data, tmp / "work")
+            res = resolve_all(url)
+            return {"url": url, "setup": setup, "ingest": ing, "resolve": res}
+        finally:
+            cleanup()
+
+
+def report(kind: str, r: dict[str, Any]) -> None:
+    ing, res = r["ingest"], r["resolve"]
+    name = "SQLite" if kind == "sqlite" else "PostgreSQL"
+    print(f"\n== {name} ==")
+    print(f"setup (migrate, division tree, generated grids): {r['setup']:.1f} s")
+    print(
+        f"import: {ing['files']} files, {ing['read']:,} rows read = {ing['loaded']:,} loaded "
+        f"({ing['unchanged']:,} unchanged) + {ing['quarantined']:,} quarantined, in "
+        f"{ing['seconds']:.1f} s: {ing['read'] / ing['seconds']:,.0f} rows/s"
+    )
+    for source, (rows, secs) in ing["per_source"].items():
+        print(f"  {source}: {rows:,} rows in {secs:.1f} s ({rows / max(secs, 1e-9):,.0f}/s)")
+    resolve_s = sum(v[0] for v in res.values())
+    for step, (secs, stats) in res.items():
+        shown = {k: v for k, v in stats.items() if v not in (0, {}, None)}
+        print(f"  resolve · {step}: {secs:.1f} s {shown}")
+    total = ing["seconds"] + resolve_s
+    print(
+        f"end to end (read → validate → standardise → store → match → place): {ing['read']:,} "
+        f"records in {total:.1f} s: {ing['read'] / total:,.0f} records/s; peak memory so far "
+        f"{peak_mib():,.0f} MiB"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--db", choices=("sqlite", "pg", "both"), default="both")
+    ap.add_argument("--scale", type=float, default=0.01, help="generate this scale (1 = Ningbo)")
+    ap.add_argument("--data", type=Path, help="use files already made by `gridgov generate`")
+    ap.add_argument("--seed", type=int, default=2023)
+    args = ap.parse_args(argv)
+    print(f"gridgov ingest benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="gridgov_data_") as data_dir:
+        data = args.data or Path(data_dir)
+        if args.data is None:
+            secs = generate(data, args.scale, args.seed)
+            print(f"generated scale {args.scale:g} into {data} in {secs:.1f} s")
+        for kind in ["sqlite", "pg"] if args.db == "both" else [args.db]:
+            report(kind, run(kind, data, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
