@@ -313,12 +313,19 @@ def test_xlsx_and_json_lines(factory, tmp_path) -> None:  # type: ignore[no-unty
     ws.write_row(
         2, 0, ["MZ2", GOOD_ID, "张伟", "救济", "宁波市海曙区1号", "13805740001", "2021-03-01", ""]
     )
+    # A value beyond the last header cell (a shifted row), and formatting that makes read-only
+    # sheets report empty cells after the header.
+    shifted_row = ["MZ3", GOOD_ID, "张伟", "低保", "宁波市海曙区1号", "13805740001", "2021-03-01"]
+    ws.write_row(3, 0, [*shifted_row, "", "多余"])
+    ws.write_blank(0, 12, None, wb.add_format({"bold": True}))
     wb.close()
     result = job(factory, xlsx, "MZ", tmp_path / "work").run()
-    assert (result.file_format, result.read, result.loaded, result.quarantined) == ("xlsx", 2, 1, 1)
+    assert (result.file_format, result.read, result.loaded, result.quarantined) == ("xlsx", 3, 1, 2)
     with factory() as s:
         rec = s.scalars(select(SourceRecord).where(SourceRecord.source == "MZ")).one()
+        shifted = s.scalars(select(QuarantinedRow).where(QuarantinedRow.row_no == 4)).one()
     assert rec.values["tag_class"] == "service" and rec.values["subtype"] == "low_income"
+    assert shifted.reasons[0]["code"] == "columns"
 
     jsonl = tmp_path / "wg_checks.jsonl"
     doc = {

@@ -205,14 +205,17 @@ def _xlsx_rows(path: Path) -> tuple[list[str], Iterator[RawRow]]:
     except StopIteration:
         wb.close()
         raise ReadError(f"{path.name}: 工作表为空") from None
-    header = _clean_header([_cell_text(v) or "" for v in first], path)
+    names = [_cell_text(v) or "" for v in first]
+    while names and not names[-1].strip():  # read-only sheets report trailing empty cells
+        names.pop()
+    header = _clean_header(names, path)
     width = len(header)
 
     def rows() -> Iterator[RawRow]:
         try:
             for i, values in enumerate(it, start=2):
                 cells = [_cell_text(v) for v in values]
-                while len(cells) > width and cells[-1] is None:
+                while len(cells) > width and cells[-1] in (None, ""):
                     cells.pop()
                 if not any(c not in (None, "") for c in cells):
                     continue
