@@ -83,8 +83,16 @@ def demo(
         typer.Option("--events/--no-events", help="生成事件历史 (库中还没有事件时)"),
     ] = True,
     days: Annotated[int, typer.Option(min=1, max=366, help="事件历史的天数")] = 90,
+    data: Annotated[
+        bool,
+        typer.Option("--data/--no-data", help="生成并导入基础数据 (库中还没有人员时)"),
+    ] = True,
+    data_scale: Annotated[
+        float, typer.Option(min=0.0001, max=1.0, help="基础数据规模 (1 = 宁波全市 500 万人)")
+    ] = 0.002,
 ) -> None:
-    """构建演示城市 (宁波真实区划 + 生成的乡镇/村社区/网格边界 + 各级演示账号 + 事件历史)。"""
+    """构建演示城市 (宁波真实区划 + 生成的乡镇/村社区/网格边界 + 各级演示账号 + 事件历史
+    + 各部门基础数据及其汇总主记录)。"""
     from gridgov.demo.build import (
         create_demo_accounts,
         demo_refusal,
@@ -158,8 +166,44 @@ def demo(
                 ):
                     summary.add_row(label, f"{value:,}")
                 console.print(summary)
+    if data:
+        demo_data(seed=seed, scale=data_scale)
     if serve_after:
         serve(host=host, port=port)
+
+
+def demo_data(*, seed: int, scale: float) -> None:
+    from gridgov.cli.common import session_factory
+    from gridgov.demo.data import build_demo_data, data_present
+
+    factory = session_factory()
+    with factory() as session:
+        if data_present(session):
+            console.print("[dim]库中已有人员主记录, 不再生成基础数据[/]")
+            return
+    folder = settings().ingest_dir / "demo"
+    with progress_bar() as bar:
+        result = build_demo_data(
+            factory, scale=scale, seed=seed, folder=folder, now=clock.now, progress=bar
+        )
+    summary = Table(title=f"基础数据 (规模 {scale:g}, 各部门文件在 {folder / 'files'})")
+    summary.add_column("项目")
+    summary.add_column("数量", justify="right")
+    persons = result.steps["人员主记录"]
+    places = result.steps["房屋与住户"]
+    for label, value in (
+        ("部门文件", result.files),
+        ("读取行", result.read),
+        ("入库行", result.loaded),
+        ("隔离行 (见各批次报告)", result.quarantined),
+        ("人员主记录", persons["created"]),
+        ("组织主记录", result.steps["组织主记录"]["created"]),
+        ("标准地址", result.steps["标准地址与楼幢"]["addresses"]),
+        ("房屋", places["rooms"]),
+        ("核查任务", persons["tasks_opened"] + places["tasks_opened"]),
+    ):
+        summary.add_row(label, f"{value:,}")
+    console.print(summary)
 
 
 @app.command()
