@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from gridgov.events import api as events_api
     from gridgov.events import pages as events_pages
     from gridgov.geo import api as geo_api
+    from gridgov.ingest import api as ingest_api
     from gridgov.open311 import api as open311_api
     from gridgov.registry import api as registry_api
     from gridgov.registry import pages as registry_pages
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(events_api.router)
     app.include_router(open311_api.router)
     app.include_router(registry_api.router)
+    app.include_router(ingest_api.router)
     app.include_router(registry_pages.router)
     app.include_router(pages.router)
     app.include_router(events_pages.router)

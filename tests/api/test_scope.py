@@ -209,6 +209,12 @@ def _registry_outside(session, grid_code: str):  # type: ignore[no-untyped-def]
 
 def _probe_registry_route(client, headers, method: str, path: str, ids, outside) -> int | None:  # type: ignore[no-untyped-def]
     """Data-center routes: records outside are 404 (also unmasked), searches never list them."""
+    if path.startswith("/api/v1/ingest/batches"):
+        # Department files concern the whole city: no town account sees any batch.
+        url = path.replace("{batch_id}", "1")
+        r = client.get(url, headers=headers)
+        assert r.status_code == 404 and r.json()["detail"][0]["code"] == "batches_not_found"
+        return 1
     page = not path.startswith("/api")
     if page and path.startswith("/registry"):
         client.post("/login", data={"username": "town_staff", "password": "Gridgov@2026"})

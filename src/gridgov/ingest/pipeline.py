@@ -300,33 +300,38 @@ class ImportJob:
     def _report(self, s: Session, batch: IngestBatch, path: Path) -> Path:
         """Every quarantined row with its reasons (UTF-8 with BOM, so Excel opens it as such)."""
         tmp = path.with_suffix(".tmp")
-        rows = s.execute(
-            select(QuarantinedRow.row_no, QuarantinedRow.raw, QuarantinedRow.reasons)
-            .where(QuarantinedRow.batch_id == batch.id)
-            .order_by(QuarantinedRow.row_no)
-        )
         with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
-            out = csv.writer(fh)
-            out.writerow(["# 文件", batch.file_name, "部门", batch.source, "数据集", batch.dataset])
-            out.writerow(
-                [
-                    "# 读取",
-                    batch.rows_read,
-                    "入库",
-                    batch.rows_loaded,
-                    "其中未变化",
-                    batch.rows_unchanged,
-                    "隔离",
-                    batch.rows_quarantined,
-                ]
-            )
-            out.writerow(["行号", "列", "字段", "问题代码", "说明", "原始内容"])
-            for row_no, raw, reasons in rows:
-                shown = json.dumps(raw, ensure_ascii=False)
-                for r in reasons:
-                    out.writerow([row_no, r["column"], r["field"], r["code"], r["msg"], shown])
+            write_report(s, batch, fh)
         tmp.replace(path)
         return path
+
+
+def write_report(s: Session, batch: IngestBatch, fh: Any) -> None:
+    """The batch's counts, then one line per quarantined row and reason (CSV)."""
+    rows = s.execute(
+        select(QuarantinedRow.row_no, QuarantinedRow.raw, QuarantinedRow.reasons)
+        .where(QuarantinedRow.batch_id == batch.id)
+        .order_by(QuarantinedRow.row_no)
+    )
+    out = csv.writer(fh)
+    out.writerow(["# 文件", batch.file_name, "部门", batch.source, "数据集", batch.dataset])
+    out.writerow(
+        [
+            "# 读取",
+            batch.rows_read,
+            "入库",
+            batch.rows_loaded,
+            "其中未变化",
+            batch.rows_unchanged,
+            "隔离",
+            batch.rows_quarantined,
+        ]
+    )
+    out.writerow(["行号", "列", "字段", "问题代码", "说明", "原始内容"])
+    for row_no, raw, reasons in rows:
+        shown = json.dumps(raw, ensure_ascii=False)
+        for r in reasons:
+            out.writerow([row_no, r["column"], r["field"], r["code"], r["msg"], shown])
 
 
 def _raw_row(cols: dict[str, list[Any]], i: int) -> RawRow:
