@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         default=Path("var") / "ingest",
         description="Where imports stage department files and write their quarantine reports",
     )
+    ingest_workers: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="Processes that standardise imported rows beside the one that writes them; "
+        "1 = none (best on two cores), 0 = one per CPU",
+    )
     sources_dir: Path | None = Field(
         default=None,
         description="Folder of department mapping files (TOML); empty = the shipped 11 departments",

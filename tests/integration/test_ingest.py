@@ -290,6 +290,26 @@ def test_an_import_killed_halfway_resumes_without_duplicates_or_gaps(factory, tm
     assert len(batches) == 1 and batches[0].rows_done == 40
 
 
+def test_worker_processes_give_the_same_result(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.ingest.pipeline import make_pool
+
+    rows = [list(r) for _ in range(3) for r in HUKOU_ROWS]
+    for i, r in enumerate(rows):
+        r[0] = f"GA{i:04d}"
+    path = write_csv(tmp_path / "ga_hukou.csv", HUKOU_HEADER, rows)
+    pool = make_pool(2)
+    assert pool is not None
+    try:
+        result = job(factory, path, "GA", tmp_path / "work", chunk=4, pool=pool).run()
+    finally:
+        pool.shutdown()
+    assert (result.read, result.loaded, result.quarantined) == (21, 9, 12)
+    with factory() as s:
+        keys = s.scalars(select(SourceRecord.record_key).order_by(SourceRecord.row_no)).all()
+        batch = s.scalars(select(IngestBatch)).one()
+    assert len(keys) == 9 and batch.rows_done == 21
+
+
 def test_xlsx_and_json_lines(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import xlsxwriter
 

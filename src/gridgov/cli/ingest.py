@@ -63,34 +63,44 @@ def ingest(
         fail(f"{path} 中没有属于部门 {source.upper()} 的数据文件")
     factory = session_factory()
     results = []
+    import os
+
+    from gridgov.ingest.pipeline import make_pool
+
+    pool = make_pool(cfg.ingest_workers or os.cpu_count() or 1)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console if as_json else console,
-        transient=as_json,
-    ) as bar:
-        for f in files:
-            task = bar.add_task(f.name, total=None)
-            try:
-                job = ImportJob(
-                    factory,
-                    f,
-                    source=source,
-                    mappings=mappings,
-                    work_dir=cfg.ingest_dir,
-                    now=clock.now,
-                    actor="cli",
-                    progress=_bar_updater(bar, task),
-                )
-            except MappingError as exc:
-                fail(str(exc))
-            result = job.run()
-            bar.update(task, completed=result.read, total=result.read or 1)
-            results.append(result)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console if as_json else console,
+            transient=as_json,
+        ) as bar:
+            for f in files:
+                task = bar.add_task(f.name, total=None)
+                try:
+                    job = ImportJob(
+                        factory,
+                        f,
+                        source=source,
+                        mappings=mappings,
+                        work_dir=cfg.ingest_dir,
+                        now=clock.now,
+                        actor="cli",
+                        progress=_bar_updater(bar, task),
+                        pool=pool,
+                    )
+                except MappingError as exc:
+                    fail(str(exc))
+                result = job.run()
+                bar.update(task, completed=result.read, total=result.read or 1)
+                results.append(result)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     if as_json:
         docs = [r.as_dict() for r in results]
         print(json.dumps(docs[0] if path.is_file() else docs, ensure_ascii=False, indent=2))

@@ -33,3 +33,74 @@ def insert_new(
     pk = next(iter(target.primary_key.columns))
     result = session.execute(stmt.returning(pk), list(rows))
     return len(result.all())
+
+
+def copy_new(
+    session: Session,
+    table: Table | FromClause,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    conflict: Sequence[str],
+    json_columns: Sequence[str] = (),
+) -> int:
+    """`insert_new` for bulk loads: rows as tuples, JSON columns as ready-made JSON text.
+
+    PostgreSQL: COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING.
+    SQLite: one executemany of INSERT … ON CONFLICT DO NOTHING. Values go through each column
+    type's own bind processing (so timestamps are stored exactly as the ORM stores them), except
+    the JSON columns, which are sent as the text given. Returns the number of new rows.
+    """
+    if not rows:
+        return 0
+    target = table if isinstance(table, Table) else cast(Table, table)
+    # Identifiers below come from the model, never from input: checked against it all the same.
+    unknown = [c for c in (*columns, *conflict) if c not in target.c]
+    if unknown:
+        raise ValueError(f"{target.name} has no columns {unknown}")
+    conn = session.connection()
+    dialect = conn.dialect
+    cols = ", ".join(f'"{c}"' for c in columns)
+    keys = ", ".join(f'"{c}"' for c in conflict)
+    if dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None  # noqa: S101 (an open psycopg connection)
+        tmp = f"_copy_{target.name}"
+        with raw.cursor() as cur:
+            cur.execute(
+                f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" (LIKE "{target.name}" INCLUDING DEFAULTS) '
+                "ON COMMIT DELETE ROWS"
+            )
+            cur.execute(f'TRUNCATE "{tmp}"')
+            with cur.copy(f'COPY "{tmp}" ({cols}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(
+                f'INSERT INTO "{target.name}" ({cols}) SELECT {cols} FROM "{tmp}" '  # noqa: S608
+                f"ON CONFLICT ({keys}) DO NOTHING"
+            )
+            return int(cur.rowcount)
+    processors = [
+        None if c in json_columns else target.c[c].type.bind_processor(dialect) for c in columns
+    ]
+    prepared = [
+        tuple(
+            p(v) if p is not None and v is not None else v
+            for p, v in zip(processors, row, strict=True)
+        )
+        for row in rows
+    ]
+    marks = ", ".join("?" for _ in columns)
+    raw_conn = conn.connection.driver_connection
+    assert raw_conn is not None  # noqa: S101 (an open sqlite3 connection)
+    cursor = raw_conn.cursor()
+    try:
+        before = raw_conn.total_changes
+        cursor.executemany(
+            f'INSERT INTO "{target.name}" ({cols}) VALUES ({marks}) '  # noqa: S608
+            f"ON CONFLICT ({keys}) DO NOTHING",
+            prepared,
+        )
+        return int(raw_conn.total_changes - before)
+    finally:
+        cursor.close()

@@ -15,7 +15,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Callable
+import multiprocessing as mp
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +29,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridgov.db.bulk import insert_new
+from gridgov.db.bulk import copy_new, insert_new
 from gridgov.db.engine import session_scope
 from gridgov.ingest.mapping import Dataset, Mappings
 from gridgov.ingest.models import (
@@ -42,6 +45,11 @@ from gridgov.ingest.reader import RawRow, ReadError, detect_encoding, file_forma
 from gridgov.ingest.standardise import Outcome, RowStandardiser
 
 CHUNK = 20_000
+POOL_WINDOW = 2  # chunks standardised ahead of the one being written
+RECORD_COLUMNS = (
+    "batch_id", "source", "dataset", "kind", "row_no", "record_key", "content_hash", "as_of",
+    "values", "flags", "grid_code", "loaded_at",
+)  # fmt: skip
 STAGED_FILE, REPORT_FILE = "staged.parquet", "report.csv"
 Progress = Callable[[int, int], None]  # (rows done, rows in the file)
 
@@ -125,12 +133,14 @@ class ImportJob:
         progress: Progress | None = None,
         chunk: int = CHUNK,
         after_chunk: Callable[[int], None] | None = None,
+        pool: Executor | None = None,
     ) -> None:
         self.factory, self.path, self.mappings = factory, path, mappings
         self.source = mappings.source(source).code
         self.dataset: Dataset = mappings.dataset_for(self.source, path.name)
         self.work_dir, self.now, self.actor = work_dir, now, actor
         self.progress, self.chunk, self.after_chunk = progress, chunk, after_chunk
+        self.pool = pool
 
     # ------------------------------------------------------------------------------ batch
 
@@ -224,48 +234,62 @@ class ImportJob:
     def _load(self, batch_id: int, staged: Path) -> None:
         pf = pq.ParquetFile(staged)
         header: list[str] = json.loads(pf.schema_arrow.metadata[b"header"])
-        standardise = RowStandardiser(self.dataset, header, self.mappings.codes)
         with session_scope(self.factory) as s:
             done = s.get_one(IngestBatch, batch_id).rows_done
         total = pf.metadata.num_rows
-        position = 0
-        for record_batch in pf.iter_batches(batch_size=self.chunk):
-            size = record_batch.num_rows
-            if position + size <= done:
+
+        def pending() -> Iterator[tuple[int, list[RawRow]]]:
+            """The rows not yet committed, by chunk, with the position each chunk ends at."""
+            position = 0
+            for record_batch in pf.iter_batches(batch_size=self.chunk):
+                size = record_batch.num_rows
+                if position + size > done:
+                    cols = record_batch.to_pydict()
+                    skip = max(0, done - position)
+                    yield position + size, [_raw_row(cols, i) for i in range(skip, size)]
                 position += size
-                continue
-            cols = record_batch.to_pydict()
-            skip = max(0, done - position)
-            outcomes = [standardise(_raw_row(cols, i)) for i in range(skip, size)]
-            self._write_chunk(batch_id, outcomes, position + size)
-            position += size
-            done = position
+
+        def commit(outcomes: list[Outcome], end: int) -> None:
+            self._write_chunk(batch_id, outcomes, end)
             if self.progress is not None:
-                self.progress(done, total)
+                self.progress(end, total)
             if self.after_chunk is not None:
-                self.after_chunk(done)
+                self.after_chunk(end)
+
+        codes = self.mappings.codes
+        if self.pool is None:
+            standardise = RowStandardiser(self.dataset, header, codes)
+            for end, rows in pending():
+                commit([standardise(r) for r in rows], end)
+            return
+        # Worker processes standardise the next chunks while this one writes; chunks commit in
+        # file order, so the resume point stays exact.
+        window: deque[tuple[int, Future[list[Outcome]]]] = deque()
+        for end, rows in pending():
+            window.append(
+                (end, self.pool.submit(standardise_rows, self.dataset, header, codes, rows))
+            )
+            if len(window) > POOL_WINDOW:
+                first_end, future = window.popleft()
+                commit(future.result(), first_end)
+        while window:
+            first_end, future = window.popleft()
+            commit(future.result(), first_end)
 
     def _write_chunk(self, batch_id: int, outcomes: list[Outcome], done: int) -> None:
         now = self.now()
         ds = self.dataset
+        check = ds.kind == "check"
         records = [
-            {
-                "batch_id": batch_id,
-                "source": ds.source,
-                "dataset": ds.name,
-                "kind": ds.kind,
-                "row_no": o.row_no,
-                "record_key": o.record_key,
-                "content_hash": o.content_hash(),
-                "as_of": o.as_of,
-                "values": o.values,
-                "flags": o.flags,
-                "grid_code": o.values.get("grid_code") if ds.kind == "check" else None,
-                "loaded_at": now,
-            }
+            (
+                batch_id, ds.source, ds.name, ds.kind, o.row_no, o.record_key, o.content_hash(),
+                o.as_of, o.values_json or o.seal().values_json,
+                json.dumps(o.flags, ensure_ascii=False),
+                o.values.get("grid_code") if check else None, now,
+            )
             for o in outcomes
             if o.ok
-        ]
+        ]  # fmt: skip
         bad = [
             {
                 "batch_id": batch_id,
@@ -277,18 +301,15 @@ class ImportJob:
             if not o.ok
         ]
         with session_scope(self.factory) as s:
-            inserted = insert_new(
+            inserted = copy_new(
                 s,
                 SourceRecord.__table__,
+                RECORD_COLUMNS,
                 records,
                 conflict=("source", "dataset", "record_key", "content_hash"),
+                json_columns=("values", "flags"),
             )
-            insert_new(
-                s,
-                QuarantinedRow.__table__,
-                bad,
-                conflict=("batch_id", "row_no"),
-            )
+            insert_new(s, QuarantinedRow.__table__, bad, conflict=("batch_id", "row_no"))
             batch = s.get_one(IngestBatch, batch_id)
             batch.rows_loaded += len(records)
             batch.rows_unchanged += len(records) - inserted
@@ -332,6 +353,21 @@ def write_report(s: Session, batch: IngestBatch, fh: Any) -> None:
         shown = json.dumps(raw, ensure_ascii=False)
         for r in reasons:
             out.writerow([row_no, r["column"], r["field"], r["code"], r["msg"], shown])
+
+
+def standardise_rows(
+    dataset: Dataset, header: list[str], codes: Mapping[str, Mapping[str, str]], rows: list[RawRow]
+) -> list[Outcome]:
+    """One chunk in a worker process (module level, so it pickles)."""
+    standardise = RowStandardiser(dataset, header, codes)
+    return [standardise(r) for r in rows]
+
+
+def make_pool(workers: int) -> Executor | None:
+    """Processes that standardise chunks in parallel (spawned: safe with open connections)."""
+    if workers <= 1:
+        return None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
 
 
 def _raw_row(cols: dict[str, list[Any]], i: int) -> RawRow:

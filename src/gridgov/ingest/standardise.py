@@ -104,14 +104,23 @@ class Outcome:
     reasons: list[Reason] = field(default_factory=list)
     record_key: str = ""
     as_of: datetime | None = None
+    values_json: str = ""  # the values as stored (sorted, compact JSON), set by `seal`
+    hash: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.reasons
 
+    def seal(self) -> Outcome:
+        """Serialise once, where the row was standardised (a worker process, when there are)."""
+        self.values_json = json.dumps(
+            self.values, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+        self.hash = hashlib.md5(self.values_json.encode(), usedforsecurity=False).hexdigest()
+        return self
+
     def content_hash(self) -> str:
-        doc = json.dumps(self.values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.md5(doc.encode(), usedforsecurity=False).hexdigest()
+        return self.hash or self.seal().hash
 
 
 def clean_text(value: str) -> str:
@@ -181,7 +190,7 @@ class RowStandardiser:
             out.as_of = datetime.combine(
                 datetime.fromisoformat(as_of).date(), time(), SHANGHAI
             ).astimezone(UTC)
-        return out
+        return out.seal() if out.ok else out
 
     def _field(self, out: Outcome, column: Column, value: str | None) -> None:
         text = clean_text(value) if value is not None else ""
