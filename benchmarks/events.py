@@ -41,16 +41,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PG_ADMIN = os.environ.get(
-    "GRIDGOV_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from benchdb import make_database
+
 OFFICE = "08:30-12:00,13:30-17:30"
 CATEGORY = "ZF03"  # 暴露垃圾: routed to the grid everywhere, so the village dispatches it there
 STEPS = ("accept", "dispatch", "receive", "feedback", "verify", "close")
@@ -157,25 +155,6 @@ def _db_backends(engine: Any) -> list[int]:
 
 
 # ------------------------------------------------------------------------------- database
-
-
-def make_database(kind: str, tmp: Path) -> tuple[str, Callable[[], None]]:
-    """A new empty database URL and the function that removes it."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / 'bench.db'}", lambda: None
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"gridgov_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
 
 
 def setup(url: str, n_grids: int, seed: int, media: Path) -> list[Cast]:
