@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         default=Path("var") / "ingest",
         description="Where imports stage department files and write their quarantine reports",
     )
+    ingest_chunk: int = Field(
+        default=20_000,
+        ge=100,
+        le=1_000_000,
+        description="Rows an import standardises and commits at a time (its resume granularity)",
+    )
     ingest_workers: int = Field(
         default=1,
         ge=0,

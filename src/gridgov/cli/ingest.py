@@ -92,6 +92,7 @@ def ingest(
                         actor="cli",
                         progress=_bar_updater(bar, task),
                         pool=pool,
+                        chunk=cfg.ingest_chunk,
                     )
                 except MappingError as exc:
                     fail(str(exc))
