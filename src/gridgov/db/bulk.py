@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -65,11 +66,13 @@ def copy_new(
     if dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         assert raw is not None  # noqa: S101 (an open psycopg connection)
-        tmp = f"_copy_{target.name}"
+        # Just the loaded columns, no constraints or defaults (a serial default would draw ids
+        # for rows that are only passing through); per connection, emptied at every commit.
+        tmp = f"_copy_{target.name}_{zlib.crc32(cols.encode()):08x}"
         with raw.cursor() as cur:
             cur.execute(
-                f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" (LIKE "{target.name}" INCLUDING DEFAULTS) '
-                "ON COMMIT DELETE ROWS"
+                f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" ON COMMIT DELETE ROWS AS '  # noqa: S608
+                f'SELECT {cols} FROM "{target.name}" WITH NO DATA'
             )
             cur.execute(f'TRUNCATE "{tmp}"')
             with cur.copy(f'COPY "{tmp}" ({cols}) FROM STDIN') as copy:
