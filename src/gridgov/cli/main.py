@@ -18,6 +18,7 @@ from gridgov.cli import users as users_cli
 from gridgov.cli.common import console, fail, progress_bar, settings, unit_of_work
 from gridgov.core import clock
 from gridgov.core.errors import DomainError
+from gridgov.demo.data import DEMO_SCALE
 
 app = typer.Typer(
     help="gridgov 网格化基层社会治理平台 (所有命令读取 GRIDGOV_DATABASE_URL)",
@@ -89,7 +90,7 @@ def demo(
     ] = True,
     data_scale: Annotated[
         float, typer.Option(min=0.0001, max=1.0, help="基础数据规模 (1 = 宁波全市 500 万人)")
-    ] = 0.002,
+    ] = DEMO_SCALE,
 ) -> None:
     """构建演示城市 (宁波真实区划 + 生成的乡镇/村社区/网格边界 + 各级演示账号 + 事件历史
     + 各部门基础数据及其汇总主记录)。"""

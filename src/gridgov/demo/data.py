@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.db.engine import session_scope
 from gridgov.ingest.mapping import shipped_mappings
-from gridgov.ingest.pipeline import ImportJob
 from gridgov.registry.models import Person
 
 DEMO_SCALE = 0.002  # 10,000 persons, ≈ 47,000 department records
@@ -48,6 +47,7 @@ def build_demo_data(
     city: Any = None,
 ) -> DemoData:
     from gridgov.demo.population import generate_population
+    from gridgov.ingest.pipeline import ImportJob
     from gridgov.registry.golden import resolve_organizations, resolve_persons
     from gridgov.registry.places import build_address_library, place_rooms_and_people
 

@@ -89,7 +89,7 @@ def _sources(items: list[service.SourceValue], masked: bool) -> list[SourceValue
     ]
 
 
-def _unmask(
+def unmask_view(
     session: Session, user: User, request: Request, entity: str, entity_id: int, fields: list[str]
 ) -> None:
     client = request.client.host if request.client else ""
@@ -133,7 +133,7 @@ def person(
 ) -> PersonDetailOut:
     p = service.access_person(session, user, person_id)
     if unmask:
-        _unmask(session, user, request, "person", p.id, ["citizen_id", "phone"])
+        unmask_view(session, user, request, "person", p.id, ["citizen_id", "phone"])
     detail = service.person_detail(session, user, p)
     masked = not unmask
     sensitive_ok = may_see_sensitive(user.roles)
@@ -217,7 +217,7 @@ def organization(
 ) -> OrganizationDetailOut:
     o = service.access_organization(session, user, org_id)
     if unmask:
-        _unmask(session, user, request, "org", o.id, ["phone", "legal_rep_id"])
+        unmask_view(session, user, request, "org", o.id, ["phone", "legal_rep_id"])
     return OrganizationDetailOut(
         organization=org_out(o, masked=not unmask),
         provenance=dict(o.provenance or {}),
@@ -263,7 +263,7 @@ def house(
 ) -> HouseDetailOut:
     room = service.access_house(session, user, room_id)
     if unmask:
-        _unmask(session, user, request, "room", room.id, ["citizen_id", "phone"])
+        unmask_view(session, user, request, "room", room.id, ["citizen_id", "phone"])
     d = service.house_detail(session, room)
     masked = not unmask
     return HouseDetailOut(

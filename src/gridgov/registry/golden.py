@@ -204,7 +204,7 @@ def resolve_persons(
         if cid and "citizen_id" not in _bad_fields(r.flags or []) and len(cid) == 18:
             cid_of[r.id] = cid
     stats.linked = len(cid_of)
-    ids = _person_ids(session, set(cid_of.values()), now, stats)
+    ids = _ids_for(session, Person, "citizen_id", set(cid_of.values()), now, stats)
     stats.links = _link(session, "person", {rid: ids[cid] for rid, cid in cid_of.items()}, "id")
     record_ids = {r.id for r in records}
     if probabilistic:
@@ -368,27 +368,25 @@ def _match_unlinked(
         )
 
 
-def _person_ids(
-    session: Session, cids: set[str], now: datetime, stats: ResolveStats
+def _ids_for(
+    session: Session, model: Any, key: str, keys: set[str], now: datetime, stats: ResolveStats
 ) -> dict[str, int]:
+    """Golden ids by identifier (`model.<key>`), creating a bare record for each new one."""
+    column = getattr(model, key)
+    wanted = sorted(keys)
     ids: dict[str, int] = {}
-    wanted = sorted(cids)
+
+    def lookup(chunk: Sequence[str]) -> None:
+        ids.update(_pairs(session, select(column, model.id).where(column.in_(chunk))))
+
     for chunk in _chunks(wanted):
-        ids.update(
-            _pairs(
-                session, select(Person.citizen_id, Person.id).where(Person.citizen_id.in_(chunk))
-            )
-        )
-    new = [c for c in wanted if c not in ids]
+        lookup(chunk)
+    new = [k for k in wanted if k not in ids]
     for chunk in _chunks(new):
-        rows = [{"citizen_id": c, "name": "", "updated_at": now} for c in chunk]
-        stats.created += insert_new(session, Person.__table__, rows, conflict=("citizen_id",))
-        ids.update(
-            _pairs(
-                session, select(Person.citizen_id, Person.id).where(Person.citizen_id.in_(chunk))
-            )
-        )
-    return {c: i for c, i in ids.items() if c is not None}
+        rows = [{key: k, "name": "", "updated_at": now} for k in chunk]
+        stats.created += insert_new(session, model.__table__, rows, conflict=(key,))
+        lookup(chunk)
+    return ids
 
 
 def _link(session: Session, entity: str, key_of: dict[int, int], method: str) -> int:
@@ -468,31 +466,7 @@ def resolve_organizations(
         if r.values.get("credit_code") and "credit_code" not in _bad_fields(r.flags or [])
     }
     stats.linked, stats.unlinked = len(code_of), len(records) - len(code_of)
-    ids: dict[str, int] = {}
-    wanted = sorted(set(code_of.values()))
-    for chunk in _chunks(wanted):
-        ids.update(
-            _pairs(
-                session,
-                select(Organization.credit_code, Organization.id).where(
-                    Organization.credit_code.in_(chunk)
-                ),
-            )
-        )
-    new = [c for c in wanted if c not in ids]
-    for chunk in _chunks(new):
-        rows = [{"credit_code": c, "name": "", "updated_at": now} for c in chunk]
-        stats.created += insert_new(
-            session, Organization.__table__, rows, conflict=("credit_code",)
-        )
-        ids.update(
-            _pairs(
-                session,
-                select(Organization.credit_code, Organization.id).where(
-                    Organization.credit_code.in_(chunk)
-                ),
-            )
-        )
+    ids = _ids_for(session, Organization, "credit_code", set(code_of.values()), now, stats)
     key_of = {rid: ids[code] for rid, code in code_of.items()}
     decisions = decide_frame(_candidates(records, key_of, ORG_FIELDS), table, "organization")
     counts: dict[int, int] = {}

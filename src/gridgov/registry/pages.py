@@ -12,6 +12,7 @@ from gridgov.accounts.rules import ROLE_LABELS
 from gridgov.core import clock
 from gridgov.geo.service import region_path
 from gridgov.registry import service
+from gridgov.registry.api import unmask_view
 from gridgov.registry.rules import (
     mask_citizen_id,
     mask_phone,
@@ -97,11 +98,7 @@ def person_page(
 ) -> Response:
     person = service.access_person(session, user, person_id)
     if unmask:
-        client = request.client.host if request.client else ""
-        service.log_unmasked(
-            session, user, entity="person", entity_id=person.id,
-            fields=["citizen_id", "phone"], now=clock.now(), client=client,
-        )  # fmt: skip
+        unmask_view(session, user, request, "person", person.id, ["citizen_id", "phone"])
     detail = service.person_detail(session, user, person)
     return _render(
         request,
@@ -124,11 +121,7 @@ def house_page(
 ) -> Response:
     room = service.access_house(session, user, room_id)
     if unmask:
-        client = request.client.host if request.client else ""
-        service.log_unmasked(
-            session, user, entity="room", entity_id=room.id,
-            fields=["citizen_id", "phone"], now=clock.now(), client=client,
-        )  # fmt: skip
+        unmask_view(session, user, request, "room", room.id, ["citizen_id", "phone"])
     return _render(
         request,
         "registry/house.html",

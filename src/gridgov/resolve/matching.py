@@ -20,7 +20,6 @@ Clusters never merge two golden persons: a record pulled towards two of them joi
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -266,7 +265,3 @@ def _cluster(rows: list[dict[str, Any]], uids: Sequence[str]) -> Matches:
             # records stay together as a person of their own rather than guess between them.
             new_clusters.append(loose)
     return Matches(to_golden, new_clusters, len(rows))
-
-
-def log_odds(probability: float) -> float:
-    return math.log2(probability / (1 - probability)) if 0 < probability < 1 else math.inf
