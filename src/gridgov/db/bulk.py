@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Sequence
 from typing import Any, cast
 
+import polars as pl
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -44,13 +46,15 @@ def copy_new(
     *,
     conflict: Sequence[str],
     json_columns: Sequence[str] = (),
+    raw: bool = False,
 ) -> int:
     """`insert_new` for bulk loads: rows as tuples, JSON columns as ready-made JSON text.
 
     PostgreSQL: COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING.
     SQLite: one executemany of INSERT … ON CONFLICT DO NOTHING. Values go through each column
     type's own bind processing (so timestamps are stored exactly as the ORM stores them), except
-    the JSON columns, which are sent as the text given. Returns the number of new rows.
+    the JSON columns, which are sent as the text given (`raw`: every value is sent as given,
+    already in the database's form). Returns the number of new rows.
     """
     if not rows:
         return 0
@@ -64,35 +68,27 @@ def copy_new(
     cols = ", ".join(f'"{c}"' for c in columns)
     keys = ", ".join(f'"{c}"' for c in conflict)
     if dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
-        assert raw is not None  # noqa: S101 (an open psycopg connection)
-        # Just the loaded columns, no constraints or defaults (a serial default would draw ids
-        # for rows that are only passing through); per connection, emptied at every commit.
-        tmp = f"_copy_{target.name}_{zlib.crc32(cols.encode()):08x}"
-        with raw.cursor() as cur:
-            cur.execute(
-                f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" ON COMMIT DELETE ROWS AS '  # noqa: S608
-                f'SELECT {cols} FROM "{target.name}" WITH NO DATA'
-            )
-            cur.execute(f'TRUNCATE "{tmp}"')
+        pg = conn.connection.driver_connection
+        assert pg is not None  # noqa: S101 (an open psycopg connection)
+        with pg.cursor() as cur:
+            tmp = _staging_table(cur, target.name, cols)
             with cur.copy(f'COPY "{tmp}" ({cols}) FROM STDIN') as copy:
                 for row in rows:
                     copy.write_row(row)
-            cur.execute(
-                f'INSERT INTO "{target.name}" ({cols}) SELECT {cols} FROM "{tmp}" '  # noqa: S608
-                f"ON CONFLICT ({keys}) DO NOTHING"
+            return _insert_staged(cur, target.name, tmp, cols, keys)
+    if raw:
+        prepared = rows
+    else:
+        processors = [
+            None if c in json_columns else target.c[c].type.bind_processor(dialect) for c in columns
+        ]
+        prepared = [
+            tuple(
+                p(v) if p is not None and v is not None else v
+                for p, v in zip(processors, row, strict=True)
             )
-            return int(cur.rowcount)
-    processors = [
-        None if c in json_columns else target.c[c].type.bind_processor(dialect) for c in columns
-    ]
-    prepared = [
-        tuple(
-            p(v) if p is not None and v is not None else v
-            for p, v in zip(processors, row, strict=True)
-        )
-        for row in rows
-    ]
+            for row in rows
+        ]
     marks = ", ".join("?" for _ in columns)
     raw_conn = conn.connection.driver_connection
     assert raw_conn is not None  # noqa: S101 (an open sqlite3 connection)
@@ -107,3 +103,75 @@ def copy_new(
         return int(raw_conn.total_changes - before)
     finally:
         cursor.close()
+
+
+def copy_frame(
+    session: Session,
+    table: Table | FromClause,
+    frame: pl.DataFrame,
+    *,
+    conflict: Sequence[str],
+) -> int:
+    """`copy_new` for a Polars frame whose columns are named after the table's: JSON columns as
+    ready JSON text, timestamps as UTC datetimes. Returns the number of new rows.
+
+    PostgreSQL: the frame is written as CSV by Polars and sent in one COPY (no Python per row).
+    SQLite: one executemany, timestamps in the text form SQLAlchemy stores.
+    """
+    if frame.is_empty():
+        return 0
+    target = table if isinstance(table, Table) else cast(Table, table)
+    columns = frame.columns
+    stamps = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        text = frame.with_columns(
+            pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
+            for c in stamps
+        )
+        buf = io.BytesIO()
+        text.write_csv(buf, include_header=False)
+        return _copy_csv(session, target, columns, conflict, buf.getvalue())
+    text = frame.with_columns(
+        pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f") for c in stamps
+    )
+    return copy_new(session, target, columns, text.rows(), conflict=conflict, raw=True)
+
+
+def _staging_table(cur: Any, name: str, cols: str) -> str:
+    """A per-connection temporary table of just the loaded columns, emptied (PostgreSQL).
+
+    No constraints or defaults: a serial default would draw ids for rows only passing through.
+    """
+    tmp = f"_copy_{name}_{zlib.crc32(cols.encode()):08x}"
+    cur.execute(
+        f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" ON COMMIT DELETE ROWS AS '  # noqa: S608
+        f'SELECT {cols} FROM "{name}" WITH NO DATA'
+    )
+    cur.execute(f'TRUNCATE "{tmp}"')
+    return tmp
+
+
+def _insert_staged(cur: Any, name: str, tmp: str, cols: str, keys: str) -> int:
+    cur.execute(
+        f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM "{tmp}" '  # noqa: S608
+        f"ON CONFLICT ({keys}) DO NOTHING"
+    )
+    return int(cur.rowcount)
+
+
+def _copy_csv(
+    session: Session, target: Table, columns: Sequence[str], conflict: Sequence[str], data: bytes
+) -> int:
+    unknown = [c for c in (*columns, *conflict) if c not in target.c]
+    if unknown:
+        raise ValueError(f"{target.name} has no columns {unknown}")
+    cols = ", ".join(f'"{c}"' for c in columns)
+    keys = ", ".join(f'"{c}"' for c in conflict)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None  # noqa: S101 (an open psycopg connection)
+    with raw.cursor() as cur:
+        tmp = _staging_table(cur, target.name, cols)
+        with cur.copy(f'COPY "{tmp}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
+            copy.write(data)
+        return _insert_staged(cur, target.name, tmp, cols, keys)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import multiprocessing as mp
 from collections import deque
@@ -24,13 +25,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridgov.db.bulk import copy_new, insert_new
+from gridgov.db.bulk import copy_frame, insert_new
 from gridgov.db.engine import session_scope
+from gridgov.ingest.columnar import FrameStandardiser
 from gridgov.ingest.mapping import Dataset, Mappings
 from gridgov.ingest.models import (
     DONE,
@@ -41,15 +44,20 @@ from gridgov.ingest.models import (
     QuarantinedRow,
     SourceRecord,
 )
-from gridgov.ingest.reader import RawRow, ReadError, detect_encoding, file_format, read_file
-from gridgov.ingest.standardise import Outcome, RowStandardiser
+from gridgov.ingest.reader import (
+    ColumnChunk,
+    ReadError,
+    columns_of,
+    detect_encoding,
+    file_format,
+    read_csv_columns,
+    read_file,
+)
+from gridgov.ingest.standardise import Outcome
 
 CHUNK = 20_000
 POOL_WINDOW = 2  # chunks standardised ahead of the one being written
-RECORD_COLUMNS = (
-    "batch_id", "source", "dataset", "kind", "row_no", "record_key", "content_hash", "as_of",
-    "values", "flags", "grid_code", "loaded_at",
-)  # fmt: skip
+STAGED_LAYOUT = "columns-1"  # c0…cN by column; a staged file of another layout is staged again
 STAGED_FILE, REPORT_FILE = "staged.parquet", "report.csv"
 Progress = Callable[[int, int], None]  # (rows done, rows in the file)
 
@@ -175,7 +183,7 @@ class ImportJob:
         try:
             with session_scope(self.factory) as s:
                 batch = s.get_one(IngestBatch, batch_id)
-                if batch.status in (STAGED, FAILED) or not staged.exists():
+                if batch.status in (STAGED, FAILED) or not _staged_current(staged):
                     self._stage(batch, staged)
                     batch.status = LOADING
                     batch.error = ""
@@ -197,33 +205,40 @@ class ImportJob:
     # ---------------------------------------------------------------------------- staging
 
     def _stage(self, batch: IngestBatch, staged: Path) -> None:
-        """Every row of the file as received, in file order, written atomically."""
+        """Every row of the file as received, in file order, by column, written atomically."""
         encoding = "" if batch.file_format == "xlsx" else detect_encoding(self.path)
         batch.encoding = encoding
-        schema = pa.schema(
-            [("row_no", pa.int64()), ("cells", pa.list_(pa.string())), ("problem", pa.string())]
+        size = self.chunk * 5
+        if batch.file_format == "csv":
+            header, chunks = read_csv_columns(self.path, encoding=encoding, size=size)
+        else:
+            raw = read_file(self.path, encoding=encoding, size=size)
+            first = next(raw)
+            header = first.header
+
+            def by_column() -> Iterator[ColumnChunk]:
+                for chunk in itertools.chain([first], raw):
+                    yield columns_of(chunk.rows, len(header))
+
+            chunks = by_column()
+        schema = staged_schema(len(header)).with_metadata(
+            {
+                b"header": json.dumps(header, ensure_ascii=False).encode(),
+                b"layout": STAGED_LAYOUT.encode(),
+            }
         )
         tmp = staged.with_suffix(".tmp")
         rows = 0
-        writer: pq.ParquetWriter | None = None
-        try:
-            for chunk in read_file(self.path, encoding=encoding, size=self.chunk * 5):
-                if writer is None:
-                    meta = {b"header": json.dumps(chunk.header, ensure_ascii=False).encode()}
-                    writer = pq.ParquetWriter(tmp, schema.with_metadata(meta))
-                table = pa.table(
-                    {
-                        "row_no": [r.row_no for r in chunk.rows],
-                        "cells": [r.cells for r in chunk.rows],
-                        "problem": [r.problem for r in chunk.rows],
-                    },
-                    schema=schema,
-                )
-                writer.write_table(table)
-                rows += len(chunk.rows)
-        finally:
-            if writer is not None:
-                writer.close()
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for chunk in chunks:
+                arrays = [
+                    pa.array(chunk.row_no, pa.int64()),
+                    pa.array(chunk.problem, pa.string()),
+                    pa.array(chunk.extra, pa.string()),
+                    *(pa.array(col, pa.string()) for col in chunk.columns),
+                ]
+                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+                rows += len(chunk)
         tmp.replace(staged)
         batch.staged_path = str(staged)
         batch.rows_read = rows
@@ -238,19 +253,20 @@ class ImportJob:
             done = s.get_one(IngestBatch, batch_id).rows_done
         total = pf.metadata.num_rows
 
-        def pending() -> Iterator[tuple[int, list[RawRow]]]:
+        def pending() -> Iterator[tuple[int, pl.DataFrame]]:
             """The rows not yet committed, by chunk, with the position each chunk ends at."""
             position = 0
             for record_batch in pf.iter_batches(batch_size=self.chunk):
                 size = record_batch.num_rows
                 if position + size > done:
-                    cols = record_batch.to_pydict()
                     skip = max(0, done - position)
-                    yield position + size, [_raw_row(cols, i) for i in range(skip, size)]
+                    frame = pl.from_arrow(record_batch)
+                    assert isinstance(frame, pl.DataFrame)  # noqa: S101 (a record batch)
+                    yield position + size, frame.slice(skip)
                 position += size
 
-        def commit(outcomes: list[Outcome], end: int) -> None:
-            self._write_chunk(batch_id, outcomes, end)
+        def commit(chunk: Standardised, end: int) -> None:
+            self._write_chunk(batch_id, chunk, end)
             if self.progress is not None:
                 self.progress(end, total)
             if self.after_chunk is not None:
@@ -258,16 +274,16 @@ class ImportJob:
 
         codes = self.mappings.codes
         if self.pool is None:
-            standardise = RowStandardiser(self.dataset, header, codes)
-            for end, rows in pending():
-                commit([standardise(r) for r in rows], end)
+            standardise = FrameStandardiser(self.dataset, header, codes)
+            for end, frame in pending():
+                commit(standardise.standardise(frame), end)
             return
         # Worker processes standardise the next chunks while this one writes; chunks commit in
         # file order, so the resume point stays exact.
-        window: deque[tuple[int, Future[list[Outcome]]]] = deque()
-        for end, rows in pending():
+        window: deque[tuple[int, Future[Standardised]]] = deque()
+        for end, frame in pending():
             window.append(
-                (end, self.pool.submit(standardise_rows, self.dataset, header, codes, rows))
+                (end, self.pool.submit(standardise_frame, self.dataset, header, codes, frame))
             )
             if len(window) > POOL_WINDOW:
                 first_end, future = window.popleft()
@@ -276,20 +292,23 @@ class ImportJob:
             first_end, future = window.popleft()
             commit(future.result(), first_end)
 
-    def _write_chunk(self, batch_id: int, outcomes: list[Outcome], done: int) -> None:
-        now = self.now()
+    def _write_chunk(self, batch_id: int, chunk: Standardised, done: int) -> None:
         ds = self.dataset
-        check = ds.kind == "check"
-        records = [
-            (
-                batch_id, ds.source, ds.name, ds.kind, o.row_no, o.record_key, o.content_hash(),
-                o.as_of, o.values_json or o.seal().values_json,
-                json.dumps(o.flags, ensure_ascii=False),
-                o.values.get("grid_code") if check else None, now,
-            )
-            for o in outcomes
-            if o.ok
-        ]  # fmt: skip
+        loaded, rejected = chunk
+        records = loaded.select(
+            pl.lit(batch_id, pl.Int64()).alias("batch_id"),
+            pl.lit(ds.source).alias("source"),
+            pl.lit(ds.name).alias("dataset"),
+            pl.lit(ds.kind).alias("kind"),
+            "row_no",
+            "record_key",
+            "content_hash",
+            "as_of",
+            "values",
+            "flags",
+            "grid_code",
+            pl.lit(self.now()).dt.convert_time_zone("UTC").alias("loaded_at"),
+        )
         bad = [
             {
                 "batch_id": batch_id,
@@ -297,22 +316,19 @@ class ImportJob:
                 "raw": o.raw,
                 "reasons": [r.as_dict() for r in o.reasons],
             }
-            for o in outcomes
-            if not o.ok
+            for o in rejected
         ]
         with session_scope(self.factory) as s:
-            inserted = copy_new(
+            inserted = copy_frame(
                 s,
                 SourceRecord.__table__,
-                RECORD_COLUMNS,
                 records,
                 conflict=("source", "dataset", "record_key", "content_hash"),
-                json_columns=("values", "flags"),
             )
             insert_new(s, QuarantinedRow.__table__, bad, conflict=("batch_id", "row_no"))
             batch = s.get_one(IngestBatch, batch_id)
-            batch.rows_loaded += len(records)
-            batch.rows_unchanged += len(records) - inserted
+            batch.rows_loaded += records.height
+            batch.rows_unchanged += records.height - inserted
             batch.rows_quarantined += len(bad)
             batch.rows_done = done
 
@@ -355,12 +371,32 @@ def write_report(s: Session, batch: IngestBatch, fh: Any) -> None:
             out.writerow([row_no, r["column"], r["field"], r["code"], r["msg"], shown])
 
 
-def standardise_rows(
-    dataset: Dataset, header: list[str], codes: Mapping[str, Mapping[str, str]], rows: list[RawRow]
-) -> list[Outcome]:
+Standardised = tuple[pl.DataFrame, list[Outcome]]  # loadable rows, quarantined outcomes
+
+
+def _staged_current(staged: Path) -> bool:
+    """A staged file of this version's layout (an older one is staged again, from the start)."""
+    if not staged.exists():
+        return False
+    meta = pq.read_schema(staged).metadata or {}
+    return meta.get(b"layout") == STAGED_LAYOUT.encode()
+
+
+def staged_schema(width: int) -> pa.Schema:
+    return pa.schema(
+        [("row_no", pa.int64()), ("problem", pa.string()), ("extra", pa.string())]
+        + [(f"c{i}", pa.string()) for i in range(width)]
+    )
+
+
+def standardise_frame(
+    dataset: Dataset,
+    header: list[str],
+    codes: Mapping[str, Mapping[str, str]],
+    frame: pl.DataFrame,
+) -> Standardised:
     """One chunk in a worker process (module level, so it pickles)."""
-    standardise = RowStandardiser(dataset, header, codes)
-    return [standardise(r) for r in rows]
+    return FrameStandardiser(dataset, header, codes).standardise(frame)
 
 
 def make_pool(workers: int) -> Executor | None:
@@ -368,7 +404,3 @@ def make_pool(workers: int) -> Executor | None:
     if workers <= 1:
         return None
     return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
-
-
-def _raw_row(cols: dict[str, list[Any]], i: int) -> RawRow:
-    return RawRow(cols["row_no"][i], list(cols["cells"][i]), cols["problem"][i] or "")

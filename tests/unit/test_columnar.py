@@ -1,0 +1,250 @@
+"""The vectorised standardiser stores exactly what the row-by-row rules store, row for row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.helpers import demo_city
+
+from gridgov.demo.population import generate_population
+from gridgov.ingest.columnar import FrameStandardiser
+from gridgov.ingest.mapping import Dataset, shipped_mappings
+from gridgov.ingest.pipeline import staged_schema
+from gridgov.ingest.reader import (
+    ColumnChunk,
+    columns_of,
+    detect_encoding,
+    file_format,
+    read_csv_columns,
+    read_file,
+)
+from gridgov.resolve.identifiers import citizen_id_check_char
+
+MAPPINGS = shipped_mappings()
+
+
+def frame_of(header: list[str], chunk: ColumnChunk) -> pl.DataFrame:
+    schema = staged_schema(len(header))
+    arrays = [
+        pa.array(chunk.row_no, pa.int64()),
+        pa.array(chunk.problem, pa.string()),
+        pa.array(chunk.extra, pa.string()),
+        *(pa.array(col, pa.string()) for col in chunk.columns),
+    ]
+    out = pl.from_arrow(pa.Table.from_arrays(arrays, schema=schema))
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+def assert_same(dataset: Dataset, header: list[str], frame: pl.DataFrame) -> tuple[int, int]:
+    """Both paths on one chunk; returns (rows, rows that took the slow path)."""
+    fs = FrameStandardiser(dataset, header, MAPPINGS.codes)
+    loaded, rejected = fs.standardise(frame)
+    outcomes = [fs.rows(r) for r in fs.raw_rows(frame)]
+    good = [o for o in outcomes if o.ok]
+    assert loaded["row_no"].to_list() == [o.row_no for o in good]
+    assert loaded["record_key"].to_list() == [o.record_key for o in good]
+    assert loaded["values"].to_list() == [o.values_json for o in good]
+    assert loaded["content_hash"].to_list() == [o.hash for o in good]
+    assert loaded["flags"].to_list() == [json.dumps(o.flags, ensure_ascii=False) for o in good]
+    assert loaded["as_of"].to_list() == [o.as_of for o in good]
+    grids = [o.values.get("grid_code") if dataset.kind == "check" else None for o in good]
+    assert loaded["grid_code"].to_list() == grids
+    bad = [o for o in outcomes if not o.ok]
+    assert [(o.row_no, o.reasons, o.raw) for o in rejected] == [
+        (o.row_no, o.reasons, o.raw) for o in bad
+    ]
+    return frame.height, len(fs.split(frame).slow)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("columnar")
+    generate_population(out, scale=0.0005, seed=7, city=demo_city())
+    return out
+
+
+def test_every_generated_file_row_for_row(files: Path) -> None:
+    """The synthetic city's noisy files (typos, legacy IDs, bad dates and codes, broken rows,
+    GBK, XLSX, JSON Lines): identical values, hashes, flags and reasons on both paths."""
+    total = slow = 0
+    seen = set()
+    for source, paths in MAPPINGS.files_in(files).items():
+        for path in paths:
+            dataset = MAPPINGS.dataset_for(source, path.name)
+            fmt = file_format(path)
+            encoding = "" if fmt == "xlsx" else detect_encoding(path)
+            if fmt == "csv":
+                header, chunks = read_csv_columns(path, encoding=encoding, size=5_000)
+            else:
+                raw = list(read_file(path, encoding=encoding, size=5_000))
+                header = raw[0].header
+                chunks = iter([columns_of(c.rows, len(header)) for c in raw])
+            for chunk in chunks:
+                n, s = assert_same(dataset, header, frame_of(header, chunk))
+                total, slow = total + n, slow + s
+            seen.add(dataset.kind)
+    assert seen == {"person", "org", "room", "tenancy", "tag", "address", "check"}
+    assert total > 5_000
+    assert slow < total * 0.05  # the point of it: nearly every row takes the vectorised path
+
+
+def _id(county: str, y: int, m: int, d: int, seq: int) -> str:
+    body = f"{county}{y:04d}{m:02d}{d:02d}{seq:03d}"
+    return body + citizen_id_check_char(body)
+
+
+ids = st.one_of(
+    st.builds(
+        _id,
+        st.sampled_from(["330203", "330204", "110105", "330000", "810000", "999999"]),
+        st.integers(1880, 2030),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.integers(0, 999),
+    ),
+    st.builds(
+        lambda s: s[:6] + s[8:17],
+        st.builds(
+            _id,
+            st.just("330203"),
+            st.integers(1900, 1999),
+            st.integers(1, 12),
+            st.integers(1, 31),
+            st.integers(0, 999),
+        ),
+    ),  # a legacy 15-digit number
+    st.text(alphabet="0123456789Xx ", min_size=0, max_size=19),
+)
+texts = st.text(
+    alphabet=st.sampled_from(
+        list('宁波海曙区中山路号號幢栋单元室一二三十第 　\t１２ABab0123-·.•"\\\x01')
+    ),
+    max_size=24,
+)
+dates = st.one_of(
+    st.builds(
+        lambda y, m, d, sep: f"{y:04d}{sep}{m:02d}{sep}{d:02d}",
+        st.integers(0, 2100),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.sampled_from(["", "-", "/", "."]),
+    ),
+    st.text(alphabet="0123456789-/ :年月日", max_size=19),
+)
+cells = st.one_of(st.none(), st.just(""), texts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            ids, texts, st.sampled_from(["男", "女", "1", "未知", " 男 ", None]), dates, dates,
+            texts, texts, st.one_of(st.none(), st.from_regex(r"1[0-9]{10}", fullmatch=True), texts),
+            st.one_of(st.none(), st.just("HK1"), texts),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)  # fmt: skip
+def test_random_person_rows(rows: list[tuple[str | None, ...]]) -> None:
+    dataset = MAPPINGS.dataset_for("GA", "ga_hukou.csv")
+    header = [c.name for c in dataset.columns]
+    # Map the generated values onto the dataset's columns by field.
+    by_field = {
+        "citizen_id": 0, "name": 1, "sex": 2, "birth_date": 3, "as_of": 4,
+        "registered_address": 5, "relation_to_head": 6, "household_no": 7, "record_no": 8,
+    }  # fmt: skip
+    columns = [
+        [r[by_field[c.field]] if c.field in by_field else r[6] for r in rows]
+        for c in dataset.columns
+    ]
+    chunk = ColumnChunk(
+        row_no=list(range(2, len(rows) + 2)),
+        problem=[None] * len(rows),
+        extra=[None] * len(rows),
+        columns=columns,
+    )
+    assert_same(dataset, header, frame_of(header, chunk))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            cells,
+            st.one_of(st.none(), st.from_regex(r"-?[0-9]{1,4}(\.[0-9]{1,8})?", fullmatch=True), texts),
+            st.sampled_from(["2023-01-05 08:00:00", "2023-01-05", "2023年01月05日", "2023/1/5", None]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)  # fmt: skip
+def test_random_numbers_and_times(rows: list[tuple[str | None, ...]]) -> None:
+    for source, file_name, number_field in (("ZR", "zr_addresses.csv", "lon"),
+                                            ("WG", "wg_checks.jsonl", None)):  # fmt: skip
+        dataset = MAPPINGS.dataset_for(source, file_name)
+        header = [c.name for c in dataset.columns]
+        columns = []
+        for i, c in enumerate(dataset.columns):
+            if c.field == number_field:
+                columns.append([r[1] for r in rows])
+            elif c.field == "as_of":
+                columns.append([r[2] for r in rows])
+            elif c.field == "record_no":
+                columns.append([f"K{j}" for j in range(len(rows))])
+            else:
+                columns.append([r[0] if i % 2 else r[1] for r in rows])
+        chunk = ColumnChunk(
+            row_no=list(range(2, len(rows) + 2)),
+            problem=[None] * len(rows),
+            extra=[None] * len(rows),
+            columns=columns,
+        )
+        assert_same(dataset, header, frame_of(header, chunk))
+
+
+def _all_chunks(chunks: object) -> ColumnChunk:
+    merged = ColumnChunk([], [], [], [])
+    for c in chunks:  # type: ignore[attr-defined]
+        merged.row_no += c.row_no
+        merged.problem += c.problem
+        merged.extra += c.extra
+        merged.columns = [
+            list(a) + list(b)
+            for a, b in zip(merged.columns or [[]] * len(c.columns), c.columns, strict=True)
+        ]
+    return merged
+
+
+def test_csv_by_columns_reads_what_the_row_reader_reads(files: Path, tmp_path: Path) -> None:
+    """Row numbers, blank lines, short and long rows, undecodable bytes: as `read_file`."""
+    odd = tmp_path / "odd.csv"
+    odd.write_bytes(
+        'a,b,c\n1,2,3\n\n4,5\n6,7,8,9,10\n"x\ny",\ufffd,z\n11,12,13\n,,\n'.encode()
+        + b"\xff\xfe,1,2\n"
+    )
+    paths = [odd, *sorted(files.glob("*.csv"))]
+    for path in paths:
+        encoding = detect_encoding(path)
+        header, chunks = read_csv_columns(path, encoding=encoding, size=3)
+        by_rows = list(read_file(path, encoding=encoding, size=7))
+        expected = columns_of([r for c in by_rows for r in c.rows], len(header))
+        got = _all_chunks(chunks)
+        assert header == by_rows[0].header
+        assert got.row_no == expected.row_no, path.name
+        assert got.problem == expected.problem, path.name
+        assert got.extra == expected.extra, path.name
+        assert [list(c) for c in got.columns] == [list(c) for c in expected.columns], path.name
+    # The odd file's rows, as the reader numbers and marks them.
+    header, chunks = read_csv_columns(odd, encoding=detect_encoding(odd), size=100)
+    got = _all_chunks(chunks)
+    assert got.row_no == [2, 4, 5, 6, 7, 8, 9]  # records, not physical lines (as read_file)
+    assert got.problem == [None, "columns:2/3", "columns:5/3", "encoding", None, None, "encoding"]
+    assert got.extra[2] == '["9", "10"]'
