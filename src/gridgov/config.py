@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         description="Where imports stage department files and write their quarantine reports",
     )
     ingest_chunk: int = Field(
-        default=20_000,
+        default=50_000,
         ge=100,
         le=1_000_000,
         description="Rows an import standardises and commits at a time (its resume granularity)",

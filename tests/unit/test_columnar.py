@@ -248,3 +248,50 @@ def test_csv_by_columns_reads_what_the_row_reader_reads(files: Path, tmp_path: P
     assert got.row_no == [2, 4, 5, 6, 7, 8, 9]  # records, not physical lines (as read_file)
     assert got.problem == [None, "columns:2/3", "columns:5/3", "encoding", None, None, "encoding"]
     assert got.extra[2] == '["9", "10"]'
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=2, max_size=2),
+    st.text(alphabet="0123456789A", min_size=6, max_size=6),
+    st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from("0123456789ABXY I"),
+)
+def test_credit_codes_as_the_full_check(
+    head: str, admin: str, org: str, org_right: bool, right: bool, wrong: str
+) -> None:
+    from gridgov.ingest.columnar import _credit_code_valid
+    from gridgov.resolve.identifiers import (
+        check_credit_code,
+        credit_code_check_char,
+        org_code_check_char,
+    )
+
+    body = head + admin + org + (org_code_check_char(org) if org_right else wrong)
+    try:
+        text = body + (credit_code_check_char(body) if right else wrong)
+    except ValueError:  # a character outside the credit-code set
+        text = body + wrong
+    full = check_credit_code(text)
+    fast = pl.select(_credit_code_valid(pl.lit(text)).fill_null(False)).item()
+    assert fast == (full.valid and full.normalized == text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ids)
+def test_citizen_ids_as_the_full_check(text: str) -> None:
+    from gridgov.ingest.columnar import _citizen_ids
+    from gridgov.ingest.standardise import fast_valid_citizen_id
+    from gridgov.resolve.identifiers import check_citizen_id
+
+    good, check = _citizen_ids(pl.Series([text, None], dtype=pl.String()))
+    full = check_citizen_id(text)
+    if len(text) == 15 and text.isdigit():
+        expected = full.valid
+        if expected:
+            assert full.normalized == text[:6] + "19" + text[6:] + check[0]
+    else:
+        expected = fast_valid_citizen_id(text)
+    assert good.to_list() == [expected, False]

@@ -19,7 +19,7 @@ import json
 import multiprocessing as mp
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,8 +55,8 @@ from gridgov.ingest.reader import (
 )
 from gridgov.ingest.standardise import Outcome
 
-CHUNK = 20_000
-POOL_WINDOW = 2  # chunks standardised ahead of the one being written
+CHUNK = 50_000
+POOL_WINDOW = 1  # chunks standardised ahead of the one being written
 STAGED_LAYOUT = "columns-1"  # c0…cN by column; a staged file of another layout is staged again
 STAGED_FILE, REPORT_FILE = "staged.parquet", "report.csv"
 Progress = Callable[[int, int], None]  # (rows done, rows in the file)
@@ -273,24 +273,29 @@ class ImportJob:
                 self.after_chunk(end)
 
         codes = self.mappings.codes
-        if self.pool is None:
-            standardise = FrameStandardiser(self.dataset, header, codes)
-            for end, frame in pending():
-                commit(standardise.standardise(frame), end)
-            return
-        # Worker processes standardise the next chunks while this one writes; chunks commit in
+        # The next chunks are standardised (a thread by default: Polars and the database work
+        # outside the GIL; or worker processes) while this one is written; chunks commit in
         # file order, so the resume point stays exact.
+        local = ThreadPoolExecutor(max_workers=1, thread_name_prefix="standardise")
+        standardiser = FrameStandardiser(self.dataset, header, codes)
         window: deque[tuple[int, Future[Standardised]]] = deque()
-        for end, frame in pending():
-            window.append(
-                (end, self.pool.submit(standardise_frame, self.dataset, header, codes, frame))
-            )
-            if len(window) > POOL_WINDOW:
-                first_end, future = window.popleft()
-                commit(future.result(), first_end)
-        while window:
-            first_end, future = window.popleft()
-            commit(future.result(), first_end)
+        try:
+            for end, frame in pending():
+                if self.pool is None:
+                    future = local.submit(standardiser.standardise, frame)
+                else:
+                    future = self.pool.submit(standardise_frame, self.dataset, header, codes, frame)
+                window.append((end, future))
+                if len(window) > POOL_WINDOW:
+                    first_end, first = window.popleft()
+                    commit(first.result(), first_end)
+            while window:
+                first_end, first = window.popleft()
+                commit(first.result(), first_end)
+        finally:
+            for _, pending_future in window:
+                pending_future.cancel()
+            local.shutdown(wait=True)
 
     def _write_chunk(self, batch_id: int, chunk: Standardised, done: int) -> None:
         ds = self.dataset
