@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Rows an import standardises and commits at a time (its resume granularity)",
     )
+    ingest_jobs: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Files of a folder imported at once (threads; each commits on its own)",
+    )
     ingest_workers: int = Field(
         default=1,
         ge=0,

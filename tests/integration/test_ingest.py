@@ -382,3 +382,20 @@ def test_files_must_belong_to_the_source(factory, tmp_path) -> None:  # type: ig
         job(factory, path, "GA", tmp_path / "work")
     with pytest.raises(MappingError, match="未知的数据来源部门"):
         job(factory, path, "XX", tmp_path / "work")
+
+
+def test_files_imported_at_once_each_count_their_own(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.ingest.pipeline import import_files
+
+    jobs = []
+    for n in range(4):
+        rows = [list(r) for _ in range(5) for r in HUKOU_ROWS]
+        for i, r in enumerate(rows):
+            r[0] = f"F{n}R{i:04d}"
+        path = write_csv(tmp_path / f"ga_hukou_part{n:03d}.csv", HUKOU_HEADER, rows)
+        jobs.append(job(factory, path, "GA", tmp_path / "work", chunk=3))
+    results = import_files(jobs, 3)
+    assert [r.file_name for r in results] == [f"ga_hukou_part{n:03d}.csv" for n in range(4)]
+    assert {(r.read, r.loaded, r.quarantined, r.status) for r in results} == {(35, 15, 20, "done")}
+    assert counts(factory) == (60, 80)
+    assert len({r.batch_id for r in results}) == 4

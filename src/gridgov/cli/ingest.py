@@ -49,7 +49,7 @@ def ingest(
     同一文件重复导入不会产生任何变化; 中断后再次运行同一命令会从中断处继续。
     """
     from gridgov.ingest.mapping import MappingError, load_mappings, shipped_mappings
-    from gridgov.ingest.pipeline import ImportJob
+    from gridgov.ingest.pipeline import ImportJob, import_files
 
     if not path.exists():
         fail(f"找不到 {path}")
@@ -62,7 +62,6 @@ def ingest(
     if not files:
         fail(f"{path} 中没有属于部门 {source.upper()} 的数据文件")
     factory = session_factory()
-    results = []
     import os
 
     from gridgov.ingest.pipeline import make_pool
@@ -70,7 +69,25 @@ def ingest(
     pool = make_pool(cfg.ingest_workers or os.cpu_count() or 1)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    jobs: list[Any] = []
     try:
+        for f in files:
+            try:
+                jobs.append(
+                    ImportJob(
+                        factory,
+                        f,
+                        source=source,
+                        mappings=mappings,
+                        work_dir=cfg.ingest_dir,
+                        now=clock.now,
+                        actor="cli",
+                        pool=pool,
+                        chunk=cfg.ingest_chunk,
+                    )
+                )
+            except MappingError as exc:
+                fail(str(exc))
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -79,26 +96,12 @@ def ingest(
             console=err_console if as_json else console,
             transient=as_json,
         ) as bar:
-            for f in files:
-                task = bar.add_task(f.name, total=None)
-                try:
-                    job = ImportJob(
-                        factory,
-                        f,
-                        source=source,
-                        mappings=mappings,
-                        work_dir=cfg.ingest_dir,
-                        now=clock.now,
-                        actor="cli",
-                        progress=_bar_updater(bar, task),
-                        pool=pool,
-                        chunk=cfg.ingest_chunk,
-                    )
-                except MappingError as exc:
-                    fail(str(exc))
-                result = job.run()
-                bar.update(task, completed=result.read, total=result.read or 1)
-                results.append(result)
+            for job in jobs:
+                job.progress = _bar_updater(bar, bar.add_task(job.path.name, total=None))
+            results = import_files(jobs, cfg.ingest_jobs)
+            for job, result in zip(jobs, results, strict=True):
+                assert job.progress is not None  # noqa: S101 (set above)
+                job.progress(result.read, result.read or 1)
     finally:
         if pool is not None:
             pool.shutdown()

@@ -355,8 +355,8 @@ class FrameStandardiser:
             return _json_string(compact), good.fill_null(False)
         if typ == CITIZEN_ID:
             # A valid 15-digit number is stored upgraded to 18 digits (as check_citizen_id does).
-            good, check = _citizen_ids(frame.select(text).to_series())
-            extra[f"_{name}_id_ok"], extra[f"_{name}_id_check"] = good, check
+            id_ok, id_check = _citizen_ids(frame.select(text).to_series())
+            extra[f"_{name}_id_ok"], extra[f"_{name}_id_check"] = id_ok, id_check
             legacy = text.str.len_bytes() == 15
             upgraded = text.str.slice(0, 6) + pl.lit("19") + text.str.slice(6) + pl.col(
                 f"_{name}_id_check"

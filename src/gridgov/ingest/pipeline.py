@@ -18,7 +18,7 @@ import itertools
 import json
 import multiprocessing as mp
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -377,6 +377,17 @@ def write_report(s: Session, batch: IngestBatch, fh: Any) -> None:
 
 
 Standardised = tuple[pl.DataFrame, list[Outcome]]  # loadable rows, quarantined outcomes
+
+
+def import_files(jobs: Sequence[ImportJob], at_once: int = 1) -> list[BatchResult]:
+    """Run import jobs, `at_once` files at a time (threads: reading, Polars and the database
+    overlap), results in the order given. Each job commits on its own; one failing file does
+    not stop the others, and its exception is raised after they finish."""
+    if at_once <= 1 or len(jobs) <= 1:
+        return [job.run() for job in jobs]
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="import") as pool:
+        futures = [pool.submit(job.run) for job in jobs]
+        return [f.result() for f in futures]
 
 
 def _staged_current(staged: Path) -> bool:
