@@ -13,19 +13,21 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-import numpy as np
-from sqlalchemy import select, update
+import polars as pl
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gridgov.db.bulk import insert_new
+from gridgov.db.bulk import copy_frame
 from gridgov.geo import service as geo
-from gridgov.ingest.models import SourceRecord
+from gridgov.registry.address_frames import in_chunks, parse, parse_texts, query_frame
+from gridgov.registry.frames import bad_fields, source_frames
 from gridgov.registry.golden import _chunks, _grid_leaders, _pairs
 from gridgov.registry.models import (
     Address,
@@ -36,20 +38,19 @@ from gridgov.registry.models import (
     RecordLink,
     Room,
 )
-from gridgov.resolve.address import (
-    ParsedAddress,
-    address_similarity,
-    default_gazetteer,
-    parse_address,
-)
+from gridgov.resolve.address import ParsedAddress, address_similarity
 
 THRESHOLD = 0.85  # below this similarity an address is queued for a field check
 EXACT, TAIL, FUZZY = "exact", "road", "fuzzy"
 
 
-@lru_cache(maxsize=200_000)
-def parse(text: str) -> ParsedAddress:
-    return parse_address(text, gazetteer=default_gazetteer())
+__all__ = [
+    "AddressMatcher",
+    "build_address_library",
+    "match_texts",
+    "parse",
+    "place_rooms_and_people",
+]
 
 
 def _tail(p: ParsedAddress) -> str:
@@ -76,97 +77,138 @@ class PlaceStats:
 
 # --------------------------------------------------------------------------- the library
 
+_ADDRESS_FIELDS = (
+    "address_code", "address", "village_code", "road", "door_no", "compound", "building",
+    "lon", "lat",
+)  # fmt: skip
+
+
+def _library_rows(session: Session) -> pl.DataFrame:
+    """The standard-address records as one row per address key, the newest record winning."""
+    parts = []
+    for chunk in source_frames(session, ["address"], _ADDRESS_FIELDS):
+        parts.append(
+            chunk.select(
+                pl.col("id").alias("_record"),
+                "source",
+                "as_of",
+                pl.col("address_code").alias("code"),
+                pl.col("address").fill_null("").alias("raw"),
+                pl.col("village_code").alias("v_village"),
+                pl.col("road").alias("v_road"),
+                pl.col("door_no").alias("v_door"),
+                pl.col("compound").alias("v_compound"),
+                pl.col("lon").cast(pl.Float64, strict=False),
+                pl.col("lat").cast(pl.Float64, strict=False),
+            )
+        )
+    if not parts:
+        return pl.DataFrame()
+    records = pl.concat(parts, how="vertical")
+    parsed = parse_texts(records.get_column("raw"))
+    rows = records.join(parsed, left_on="raw", right_on="text", how="left", maintain_order="left")
+    empty = pl.lit("")
+    rows = rows.select(
+        "_record",
+        "source",
+        "as_of",
+        "code",
+        pl.when(pl.col("v_village").fill_null("") != "")
+        .then(pl.col("v_village"))
+        .otherwise(pl.col("village_code"))
+        .alias("village_code"),
+        pl.coalesce("road", "v_road", empty).alias("road"),
+        pl.coalesce("door", "v_door", empty).alias("door_no"),
+        pl.col("road").fill_null("").alias("_road"),
+        pl.col("door").fill_null("").alias("_door"),
+        pl.coalesce("compound", "v_compound", empty).alias("compound"),
+        *(pl.col(c).fill_null("") for c in ("building", "unit", "room")),
+        pl.col("normalized").alias("text"),
+        "lon",
+        "lat",
+    ).filter(pl.col("village_code").fill_null("") != "")
+    rows = rows.with_columns(
+        # The key is made of the parsed parts (`ParsedAddress.key`), the row of both.
+        pl.concat_str(
+            "village_code", "_road", "_door", "building", "unit", "room", separator="|"
+        ).alias("key")
+    ).drop("_road", "_door")
+    # The newest record of an address wins.
+    rows = rows.sort(["as_of", "_record"], descending=True, nulls_last=True)
+    return rows.unique(subset="key", keep="first", maintain_order=True).drop("as_of")
+
 
 def build_address_library(session: Session, *, now: datetime) -> PlaceStats:
     """Addresses and buildings from the standard-address records, placed in grids by point."""
     stats = PlaceStats()
-    records = list(
-        session.scalars(
-            select(SourceRecord)
-            .where(SourceRecord.kind == "address")
-            .order_by(SourceRecord.as_of.desc().nulls_last(), SourceRecord.id.desc())
+    session.flush()
+    items = _library_rows(session)
+    if items.is_empty():
+        return stats
+    point = pl.col("lon").is_not_null() & pl.col("lat").is_not_null()
+    with_point = items.filter(point)
+    grids = pl.Series("grid_code", [], dtype=pl.String())
+    if not with_point.is_empty():
+        grids = pl.Series(
+            "grid_code",
+            geo.locate_many(
+                session,
+                with_point.get_column("lon").to_numpy(),
+                with_point.get_column("lat").to_numpy(),
+            ),
+            dtype=pl.String(),
         )
+        stats.outside_grids = grids.null_count()
+    items = items.with_columns(pl.lit(None, pl.String()).alias("grid_code"))
+    located = with_point.select("key").with_columns(grids)
+    items = items.drop("grid_code").join(located, on="key", how="left", maintain_order="left")
+    items = items.with_columns(
+        pl.concat_str("village_code", "road", "door_no", "building", separator="|").alias("_bkey")
     )
-    rows: dict[str, dict[str, Any]] = {}
-    for r in records:
-        v = r.values
-        p = parse(v.get("address", ""))
-        village = v.get("village_code") or p.village_code
-        if not village:
-            continue
-        key = "|".join((village, *_tail(p).split("|")))
-        if key in rows:  # the newest record of an address wins (sorted above)
-            continue
-        rows[key] = {
-            "key": key,
-            "code": v.get("address_code"),
-            "village_code": village,
-            "road": p.road or v.get("road", ""),
-            "door_no": p.door or v.get("door_no", ""),
-            "compound": p.compound or v.get("compound", ""),
-            "building": p.building or "",
-            "unit": p.unit or "",
-            "room": p.room or "",
-            "text": p.normalized,
-            "lon": v.get("lon"),
-            "lat": v.get("lat"),
-            "source": r.source,
-            "updated_at": now,
-            "_record": r.id,
-        }
-    items = list(rows.values())
-    with_point = [a for a in items if a["lon"] is not None and a["lat"] is not None]
-    if with_point:
-        grids = geo.locate_many(
-            session,
-            np.array([a["lon"] for a in with_point], dtype="f8"),
-            np.array([a["lat"] for a in with_point], dtype="f8"),
-        )
-        for a, g in zip(with_point, grids, strict=True):
-            a["grid_code"] = g
-            stats.outside_grids += g is None
-    buildings: dict[str, dict[str, Any]] = {}
-    for a in items:
-        bkey = "|".join((a["village_code"], a["road"], a["door_no"], a["building"]))
-        a["_bkey"] = bkey
-        b = buildings.setdefault(
-            bkey,
-            {
-                "key": bkey,
-                "village_code": a["village_code"],
-                "grid_code": a.get("grid_code"),
-                "name": f"{a['road']}{a['door_no']}{a['compound']}{a['building']}",
-                "lon": a["lon"],
-                "lat": a["lat"],
-                "rooms": 0,
-                "updated_at": now,
-            },
-        )
-        b["rooms"] += 1
-    for chunk in _chunks(list(buildings.values())):
-        stats.buildings += insert_new(session, Building.__table__, chunk, conflict=("key",))
-    building_ids = _ids_by_key(session, Building, [b["key"] for b in buildings.values()])
-    clean = []
-    for a in items:
-        row = {k: v for k, v in a.items() if not k.startswith("_")}
-        row.setdefault("grid_code", None)
-        row["building_id"] = building_ids.get(a["_bkey"])
-        clean.append(row)
-    for chunk in _chunks(clean):
-        stats.addresses += insert_new(session, Address.__table__, chunk, conflict=("key",))
-    address_ids = _ids_by_key(session, Address, [a["key"] for a in items])
-    links = [
-        {"source_record_id": a["_record"], "entity": "address", "entity_id": address_ids[a["key"]],
-         "method": "key", "score": None}
-        for a in items
-        if a["key"] in address_ids
+    stamp = pl.lit(now).dt.convert_time_zone("UTC").alias("updated_at")
+    buildings = items.group_by("_bkey", maintain_order=True).agg(
+        pl.col("village_code").first(),
+        pl.col("grid_code").first(),
+        pl.concat_str("road", "door_no", "compound", "building").first().alias("name"),
+        pl.col("lon").first(),
+        pl.col("lat").first(),
+        pl.len().cast(pl.Int32).alias("rooms"),
+    )
+    buildings = buildings.rename({"_bkey": "key"}).with_columns(stamp)
+    for part in in_chunks(buildings):
+        stats.buildings += copy_frame(session, Building.__table__, part, conflict=("key",))
+    building_ids = _key_ids(session, "buildings").rename({"key": "_bkey", "id": "building_id"})
+    items = items.join(building_ids, on="_bkey", how="left", maintain_order="left")
+    columns = [
+        "key", "code", "village_code", "road", "door_no", "compound", "building", "unit",
+        "room", "text", "lon", "lat", "source", "grid_code", "building_id",
     ]  # fmt: skip
-    for chunk in _chunks(links):
-        stats.links += insert_new(
-            session, RecordLink.__table__, chunk, conflict=("source_record_id",)
+    for part in in_chunks(items.select(*columns, stamp)):
+        stats.addresses += copy_frame(session, Address.__table__, part, conflict=("key",))
+    address_ids = _key_ids(session, "addresses")
+    links = items.join(address_ids, on="key", how="inner", maintain_order="left").select(
+        pl.col("_record").alias("source_record_id"),
+        pl.lit("address").alias("entity"),
+        pl.col("id").alias("entity_id"),
+        pl.lit("key").alias("method"),
+        pl.lit(None, pl.Float64()).alias("score"),
+    )
+    for part in in_chunks(links):
+        stats.links += copy_frame(
+            session, RecordLink.__table__, part, conflict=("source_record_id",)
         )
     session.flush()
     return stats
+
+
+def _key_ids(session: Session, table: str) -> pl.DataFrame:
+    """(key, id) of every row of a keyed table (buildings, addresses)."""
+    assert table in ("buildings", "addresses")  # noqa: S101 (names from code only)
+    return query_frame(
+        session,
+        f"SELECT key, id FROM {table}",  # noqa: S608
+        {"key": pl.String(), "id": pl.Int64()},
+    )
 
 
 def _ids_by_key(session: Session, model: Any, keys: Sequence[str]) -> dict[str, int]:
@@ -188,31 +230,36 @@ class Match:
 
 
 class AddressMatcher:
-    """The library in memory, indexed for the three matching steps."""
+    """The library in memory, indexed for the three matching steps.
 
-    def __init__(self, session: Session) -> None:
-        rows = session.execute(
-            select(
-                Address.id, Address.key, Address.village_code, Address.road, Address.door_no,
-                Address.compound, Address.building, Address.unit, Address.room,
-            )
-        ).all()  # fmt: skip
+    `rows` (id, key, village_code, road, door_no, compound, building, unit, room) index just
+    those addresses instead of the whole library (see `match_texts`).
+    """
+
+    def __init__(self, session: Session | None = None, *, rows: Iterable[Any] = ()) -> None:
+        if session is not None:
+            rows = session.execute(
+                select(
+                    Address.id, Address.key, Address.village_code, Address.road, Address.door_no,
+                    Address.compound, Address.building, Address.unit, Address.room,
+                )
+            ).all()  # fmt: skip
         self.by_key: dict[str, int] = {}
         self.by_tail: dict[tuple[str, str], list[int]] = {}
         self.by_tail_city: dict[str, list[int]] = {}
         self.by_door: dict[tuple[str, str, str], list[int]] = {}
         self.parsed: dict[int, ParsedAddress] = {}
-        for r in rows:
-            self.by_key[r.key] = r.id
-            county = r.village_code[:6]
-            tail = "|".join((r.road, r.door_no, r.building, r.unit, r.room))
-            self.by_tail.setdefault((county, tail), []).append(r.id)
-            self.by_tail_city.setdefault(tail, []).append(r.id)
-            self.by_door.setdefault((county, r.road, r.door_no), []).append(r.id)
-            self.parsed[r.id] = ParsedAddress(
-                source="", village_code=r.village_code, road=r.road or None,
-                door=r.door_no or None, compound=r.compound or None,
-                building=r.building or None, unit=r.unit or None, room=r.room or None,
+        for aid, key, village_code, road, door_no, compound, building, unit, room in rows:
+            self.by_key[key] = aid
+            county = village_code[:6]
+            tail = "|".join((road, door_no, building, unit, room))
+            self.by_tail.setdefault((county, tail), []).append(aid)
+            self.by_tail_city.setdefault(tail, []).append(aid)
+            self.by_door.setdefault((county, road, door_no), []).append(aid)
+            self.parsed[aid] = ParsedAddress(
+                source="", village_code=village_code, road=road or None,
+                door=door_no or None, compound=compound or None,
+                building=building or None, unit=unit or None, room=room or None,
             )  # fmt: skip
 
     def match(self, text: str) -> Match:
@@ -242,144 +289,345 @@ class AddressMatcher:
         return Match(None, "", 0.0, p)
 
 
+_LIBRARY_SCHEMA = {
+    "id": pl.Int64(),
+    "key": pl.String(),
+    "village_code": pl.String(),
+    "road": pl.String(),
+    "door_no": pl.String(),
+    "compound": pl.String(),
+    "building": pl.String(),
+    "unit": pl.String(),
+    "room": pl.String(),
+}
+MATCH_SCHEMA = {
+    "text": pl.String(),
+    "address_id": pl.Int64(),
+    "method": pl.String(),
+    "score": pl.Float64(),
+}
+
+
+def _STRINGS(*names: str) -> dict[str, pl.DataType]:
+    return {n: pl.String() for n in names}
+
+
+def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
+    """`AddressMatcher.match` of every distinct text, as a frame (text, address_id, method, score).
+
+    Texts whose parsed key is in the library match by a join; only the others are parsed in
+    Python and go through the road and similarity steps, against the addresses those steps can
+    reach (same county and tail, same tail in the city, same county, road and door).
+    """
+    parsed = parse_texts(texts).select("text", "key")
+    library = query_frame(
+        session,
+        "SELECT id, key, village_code, road, door_no, compound, building, unit, room "
+        "FROM addresses ORDER BY id",
+        _LIBRARY_SCHEMA,
+    )
+    joined = parsed.join(library.select("key", "id"), on="key", how="left", maintain_order="left")
+    exact = joined.filter(pl.col("id").is_not_null()).select(
+        "text",
+        pl.col("id").alias("address_id"),
+        pl.lit(EXACT).alias("method"),
+        pl.lit(1.0).alias("score"),
+    )
+    rest = joined.filter(pl.col("id").is_null()).get_column("text").to_list()
+    if not rest:
+        return exact
+    pairs: set[tuple[str, str]] = set()
+    doors: set[tuple[str, str, str]] = set()
+    city: set[str] = set()
+    for text in rest:
+        p = parse(text)
+        county = _county(p)
+        if county and p.road:
+            pairs.add((county, _tail(p)))
+            doors.add((county, p.road, p.door or ""))
+        elif p.road and p.door:
+            city.add(_tail(p))
+    lib = library.with_columns(
+        pl.col("village_code").str.slice(0, 6).alias("_county"),
+        pl.concat_str("road", "door_no", "building", "unit", "room", separator="|").alias("_tail"),
+    )
+    wanted = [
+        lib.join(
+            pl.DataFrame(list(pairs), schema=_STRINGS("_county", "_tail"), orient="row"),
+            on=["_county", "_tail"],
+            how="semi",
+        ),
+        lib.join(
+            pl.DataFrame([(t,) for t in city], schema=_STRINGS("_tail"), orient="row"),
+            on="_tail",
+            how="semi",
+        ),
+        lib.join(
+            pl.DataFrame(list(doors), schema=_STRINGS("_county", "road", "door_no"), orient="row"),
+            on=["_county", "road", "door_no"],
+            how="semi",
+        ),
+    ]
+    reach = pl.concat(wanted).unique("id").sort("id").select(*_LIBRARY_SCHEMA)
+    matcher = AddressMatcher(rows=reach.iter_rows())
+    found = []
+    for text in rest:
+        m = matcher.match(text)
+        found.append((text, m.address_id, m.method, m.score))
+    others = pl.DataFrame(found, schema=MATCH_SCHEMA, orient="row")
+    return pl.concat([exact, others], how="vertical")
+
+
 # ------------------------------------------------------------------- rooms and people
+
+
+_ROOM_FIELDS = (
+    "address",
+    "use",
+    "area",
+    "cert_no",
+    "owner_id",
+    "tenant_id",
+    "start_date",
+    "end_date",
+)
 
 
 def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
     """Rooms (ZJ), owners and tenants, and golden persons' rooms and grids by actual address."""
     stats = PlaceStats()
-    matcher = AddressMatcher(session)
-    addr_grid = _pairs(session, select(Address.id, Address.grid_code))
-    addr_building = _pairs(session, select(Address.id, Address.building_id))
-    persons_by_cid = _pairs(
-        session, select(Person.citizen_id, Person.id).where(Person.citizen_id.is_not(None))
+    session.flush()
+    stamp = pl.lit(now).dt.convert_time_zone("UTC").alias("updated_at")
+    parts = [
+        chunk.select(
+            "id", "source", "kind", pl.col("address").fill_null(""), "use",
+            pl.col("area").cast(pl.Float64, strict=False), pl.col("cert_no").fill_null(""),
+            pl.when(bad_fields(pl.col("flags")).list.contains("owner_id").fill_null(False))
+            .then(None).otherwise(pl.col("owner_id")).alias("owner_id"),
+            "tenant_id", "start_date", "end_date",
+        )
+        for chunk in source_frames(session, ["room", "tenancy"], _ROOM_FIELDS)
+    ]  # fmt: skip
+    records = pl.concat(parts, how="vertical") if parts else pl.DataFrame()
+    people = query_frame(
+        session,
+        "SELECT id, actual_address FROM persons WHERE actual_address != '' ORDER BY id",
+        {"id": pl.Int64(), "actual_address": pl.String()},
     )
-    unmatched: list[tuple[str, int, str, str]] = []  # entity, id, field, text
+    texts = pl.concat(
+        [
+            records.get_column("address") if parts else pl.Series([], dtype=pl.String()),
+            people.get_column("actual_address"),
+        ]
+    )
+    matches = match_texts(session, texts).select("text", "address_id", "method")
+    addresses = query_frame(
+        session,
+        "SELECT id, building_id, grid_code FROM addresses",
+        {"address_id": pl.Int64(), "building_id": pl.Int64(), "grid_code": pl.String()},
+    )
 
-    def count(method: str) -> None:
-        stats.matched[method] = stats.matched.get(method, 0) + 1
+    def count(methods: pl.Series) -> None:
+        for method, n in methods.value_counts(sort=True).iter_rows():
+            stats.matched[method] = stats.matched.get(method, 0) + n
 
-    # Rooms from the housing register, with owners.
-    room_rows: dict[int, dict[str, Any]] = {}
-    owners: list[tuple[int, str]] = []
-    tenants: list[tuple[int, str, Any, Any]] = []
-    for r in session.scalars(
-        select(SourceRecord).where(SourceRecord.kind.in_(("room", "tenancy")))
-    ):
-        m = matcher.match(r.values.get("address", ""))
-        if m.address_id is None:
-            stats.unmatched += 1
-            continue
-        count(m.method)
-        if r.kind == "room":
-            room_rows[m.address_id] = {
-                "address_id": m.address_id,
-                "building_id": addr_building.get(m.address_id),
-                "grid_code": addr_grid.get(m.address_id),
-                "use": r.values.get("use"),
-                "area_m2": r.values.get("area"),
-                "cert_no": r.values.get("cert_no", ""),
-                "provenance": {"use": {"source": r.source, "record": r.id}},
-                "updated_at": now,
-            }
-            if "owner_id" not in {f.split(":", 1)[0] for f in r.flags or []} and r.values.get(
-                "owner_id"
-            ):
-                owners.append((m.address_id, r.values["owner_id"]))
-        else:
-            tenants.append(
-                (
-                    m.address_id,
-                    r.values.get("tenant_id", ""),
-                    r.values.get("start_date"),
-                    r.values.get("end_date"),
-                )
+    # Rooms from the housing register, with owners; tenants from rental registrations.
+    if parts:
+        records = records.join(
+            matches, left_on="address", right_on="text", how="left", maintain_order="left"
+        )
+        stats.unmatched += records.get_column("address_id").null_count()
+        records = records.filter(pl.col("address_id").is_not_null())
+        count(records.get_column("method"))
+        houses = records.filter(pl.col("kind") == "room")
+        # One room per address: the last record's values, in the order addresses first appear.
+        rooms = (
+            houses.with_row_index("_pos")
+            .group_by("address_id", maintain_order=True)
+            .agg(pl.col("_pos").first(), pl.all().exclude("_pos").last())
+            .sort("_pos")
+            .join(addresses, on="address_id", how="left", maintain_order="left")
+            .select(
+                "address_id", "building_id", "grid_code", "use",
+                pl.col("area").alias("area_m2"), "cert_no",
+                pl.concat_str(
+                    pl.lit('{"use": {"source": "'), "source", pl.lit('", "record": '),
+                    pl.col("id").cast(pl.String), pl.lit("}}"),
+                ).alias("provenance"),
+                stamp,
             )
-    for chunk in _chunks(list(room_rows.values())):
-        stats.rooms += insert_new(session, Room.__table__, chunk, conflict=("address_id",))
-    room_of = _pairs(session, select(Room.address_id, Room.id))
-    links = []
-    for address_id, cid in owners:
-        if cid in persons_by_cid and address_id in room_of:
-            links.append({"person_id": persons_by_cid[cid], "room_id": room_of[address_id],
-                          "relation": "owner", "source": "ZJ", "valid_from": None, "valid_to": None})  # fmt: skip
-    for address_id, cid, start, end in tenants:
-        if cid in persons_by_cid and address_id in room_of:
-            links.append({"person_id": persons_by_cid[cid], "room_id": room_of[address_id],
-                          "relation": "tenant", "source": "ZJ",
-                          "valid_from": _date(start), "valid_to": _date(end)})  # fmt: skip
-    for chunk in _chunks(links):
-        insert_new(
-            session, PersonRoom.__table__, chunk, conflict=("person_id", "room_id", "relation")
-        )
+        )  # fmt: skip
+        for part in in_chunks(rooms):
+            stats.rooms += copy_frame(session, Room.__table__, part, conflict=("address_id",))
+    room_of = query_frame(
+        session,
+        "SELECT address_id, id FROM rooms",
+        {"address_id": pl.Int64(), "room_id": pl.Int64()},
+    )
+    persons_by_cid = query_frame(
+        session,
+        "SELECT citizen_id, id FROM persons WHERE citizen_id IS NOT NULL",
+        {"cid": pl.String(), "person_id": pl.Int64()},
+    )
+    if parts:
+        owners = houses.filter(pl.col("owner_id").fill_null("") != "").select(
+            "address_id", pl.col("owner_id").alias("cid"), pl.lit("owner").alias("relation"),
+            pl.lit(None, pl.String()).alias("valid_from"), pl.lit(None, pl.String()).alias("valid_to"),
+        )  # fmt: skip
+        tenants = records.filter(pl.col("kind") != "room").select(
+            "address_id", pl.col("tenant_id").fill_null("").alias("cid"),
+            pl.lit("tenant").alias("relation"),
+            _date("start_date").alias("valid_from"), _date("end_date").alias("valid_to"),
+        )  # fmt: skip
+        links = (
+            pl.concat([owners, tenants], how="vertical")
+            .join(persons_by_cid, on="cid", how="inner", maintain_order="left")
+            .join(room_of, on="address_id", how="inner", maintain_order="left")
+            .select(
+                "person_id", "room_id", "relation", pl.lit("ZJ").alias("source"),
+                "valid_from", "valid_to",
+            )
+        )  # fmt: skip
+        for part in in_chunks(links):
+            copy_frame(
+                session, PersonRoom.__table__, part, conflict=("person_id", "room_id", "relation")
+            )
     # Each golden person's actual address → their room (created if the register lacks it) and grid.
-    people = session.execute(
-        select(Person.id, Person.actual_address, Person.grid_code).where(
-            Person.actual_address != ""
+    people = people.join(
+        matches, left_on="actual_address", right_on="text", how="left", maintain_order="left"
+    )
+    unmatched = people.filter(pl.col("address_id").is_null())
+    stats.unmatched += unmatched.height
+    placed = people.filter(pl.col("address_id").is_not_null())
+    count(placed.get_column("method"))
+    new_rooms = (
+        placed.select("address_id")
+        .unique(maintain_order=True)
+        .join(room_of, on="address_id", how="anti", maintain_order="left")
+        .join(addresses, on="address_id", how="left", maintain_order="left")
+        .select(
+            "address_id", "building_id", "grid_code", pl.lit(None, pl.String()).alias("use"),
+            pl.lit(None, pl.Float64()).alias("area_m2"), pl.lit("").alias("cert_no"),
+            pl.lit("{}").alias("provenance"), stamp,
         )
-    ).all()
-    new_rooms: dict[int, dict[str, Any]] = {}
-    placed: list[tuple[int, int]] = []
-    for pid, text, _grid in people:
-        m = matcher.match(text)
-        if m.address_id is None:
-            stats.unmatched += 1
-            unmatched.append(("person", pid, "actual_address", text))
-            continue
-        count(m.method)
-        placed.append((pid, m.address_id))
-        if m.address_id not in room_of:
-            new_rooms[m.address_id] = {
-                "address_id": m.address_id, "building_id": addr_building.get(m.address_id),
-                "grid_code": addr_grid.get(m.address_id), "use": None, "area_m2": None,
-                "cert_no": "", "provenance": {}, "updated_at": now,
-            }  # fmt: skip
-    for chunk in _chunks(list(new_rooms.values())):
-        stats.rooms += insert_new(session, Room.__table__, chunk, conflict=("address_id",))
-    room_of = _pairs(session, select(Room.address_id, Room.id))
-    updates = [
-        {"id": pid, "room_id": room_of[aid], "grid_code": addr_grid.get(aid)}
-        for pid, aid in placed
-        if addr_grid.get(aid)
-    ]
-    for chunk in _chunks(updates):
-        session.execute(update(Person), list(chunk))
-    stats.persons_placed = len(updates)
-    members = [{"person_id": u["id"], "room_id": u["room_id"], "relation": "member", "source": "GA",
-                "valid_from": None, "valid_to": None} for u in updates]  # fmt: skip
-    for chunk in _chunks(members):
-        insert_new(
-            session, PersonRoom.__table__, chunk, conflict=("person_id", "room_id", "relation")
+    )  # fmt: skip
+    for part in in_chunks(new_rooms):
+        stats.rooms += copy_frame(session, Room.__table__, part, conflict=("address_id",))
+    room_of = query_frame(
+        session,
+        "SELECT address_id, id FROM rooms",
+        {"address_id": pl.Int64(), "room_id": pl.Int64()},
+    )
+    updates = (
+        placed.select(pl.col("id"), "address_id")
+        .join(addresses.select("address_id", "grid_code"), on="address_id", how="left", maintain_order="left")
+        .filter(pl.col("grid_code").fill_null("") != "")
+        .join(room_of, on="address_id", how="left", maintain_order="left")
+        .select("id", "room_id", "grid_code")
+    )  # fmt: skip
+    _update_persons(session, updates)
+    stats.persons_placed = updates.height
+    members = updates.select(
+        pl.col("id").alias("person_id"), "room_id", pl.lit("member").alias("relation"),
+        pl.lit("GA").alias("source"), pl.lit(None, pl.String()).alias("valid_from"),
+        pl.lit(None, pl.String()).alias("valid_to"),
+    )  # fmt: skip
+    for part in in_chunks(members):
+        copy_frame(
+            session, PersonRoom.__table__, part, conflict=("person_id", "room_id", "relation")
         )
-    stats.tasks_opened = _address_tasks(session, unmatched, now)
+    stats.tasks_opened = _address_tasks(
+        session,
+        unmatched.select(
+            pl.lit("person").alias("entity"), pl.col("id").alias("entity_id"),
+            pl.lit("actual_address").alias("field"), pl.col("actual_address").alias("text"),
+        ),
+        now,
+    )  # fmt: skip
     session.flush()
     return stats
 
 
-def _date(value: Any) -> Any:
-    from datetime import date
+def _update_persons(session: Session, updates: pl.DataFrame) -> None:
+    """Set room_id and grid_code of the persons given (id, room_id, grid_code): the rows go into a
+    temporary table (PostgreSQL COPY; SQLite executemany), then one UPDATE … FROM."""
+    if updates.is_empty():
+        return
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    assert raw is not None  # noqa: S101 (an open DBAPI connection)
+    tmp = "_place_person_updates"
+    if conn.dialect.name == "postgresql":
+        buf = io.BytesIO()
+        updates.write_csv(buf, include_header=False)
+        with raw.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {tmp} "
+                "(id bigint PRIMARY KEY, room_id bigint, grid_code varchar(15)) ON COMMIT DELETE ROWS"
+            )
+            cur.execute(f"TRUNCATE {tmp}")
+            with cur.copy(f"COPY {tmp} (id, room_id, grid_code) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(buf.getvalue())
+            cur.execute(
+                f"UPDATE persons SET room_id = t.room_id, grid_code = t.grid_code "  # noqa: S608
+                f"FROM {tmp} t WHERE persons.id = t.id"
+            )
+            cur.execute(f"TRUNCATE {tmp}")
+    else:
+        cur = raw.cursor()
+        try:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {tmp} "
+                "(id INTEGER PRIMARY KEY, room_id INTEGER, grid_code VARCHAR(15))"
+            )
+            cur.execute(f"DELETE FROM {tmp}")  # noqa: S608
+            cur.executemany(
+                f"INSERT OR REPLACE INTO {tmp} (id, room_id, grid_code) VALUES (?, ?, ?)",  # noqa: S608
+                updates.rows(),
+            )
+            cur.execute(
+                f"UPDATE persons SET room_id = t.room_id, grid_code = t.grid_code "  # noqa: S608
+                f"FROM {tmp} AS t WHERE persons.id = t.id"
+            )
+            cur.execute(f"DELETE FROM {tmp}")  # noqa: S608
+        finally:
+            cur.close()
+    # Persons already loaded in this session would otherwise keep the old values.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Person):
+            session.expire(obj, ["room_id", "grid_code"])
 
-    return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+def _date(column: str) -> pl.Expr:
+    """An ISO date field (standardised on import) as ISO text; null when absent or malformed."""
+    return pl.col(column).str.to_date("%Y-%m-%d", strict=False).dt.to_string("%Y-%m-%d")
 
 
-def _address_tasks(
-    session: Session, items: Iterable[tuple[str, int, str, str]], now: datetime
-) -> int:
-    """An address that matched nothing well enough: a grid worker checks it on site."""
+def _address_tasks(session: Session, items: pl.DataFrame, now: datetime) -> int:
+    """Addresses that matched nothing well enough (entity, entity_id, field, text): a grid
+    worker checks each on site."""
+    if items.is_empty():
+        return 0
     leaders = _grid_leaders(session)
-    grids = _pairs(session, select(Person.id, Person.grid_code))
-    rows = []
-    for entity, eid, field_name, text in items:
-        grid = grids.get(eid)
-        rows.append(
-            {
-                "entity": entity, "entity_id": eid, "field": field_name, "kind": "address_unmatched",
-                "candidates": [{"value": text, "source": "", "record": None, "as_of": None}],
-                "grid_code": grid, "assignee_id": leaders.get(grid) if grid else None,
-                "status": "open", "open_key": f"{entity}:{eid}:{field_name}", "created_at": now, "note": "",
-            }
-        )  # fmt: skip
+    grids = query_frame(
+        session,
+        "SELECT id, grid_code FROM persons",
+        {"entity_id": pl.Int64(), "grid_code": pl.String()},
+    )
+    rows = items.join(grids, on="entity_id", how="left", maintain_order="left")
+    candidates = [
+        json.dumps([{"value": text, "source": "", "record": None, "as_of": None}])
+        for text in rows.get_column("text").to_list()
+    ]
+    assignees = [leaders.get(g) if g else None for g in rows.get_column("grid_code").to_list()]
+    tasks = rows.select(
+        "entity", "entity_id", "field", pl.lit("address_unmatched").alias("kind"),
+        pl.Series("candidates", candidates, dtype=pl.String()), "grid_code",
+        pl.Series("assignee_id", assignees, dtype=pl.Int64()), pl.lit("open").alias("status"),
+        pl.concat_str("entity", "entity_id", "field", separator=":").alias("open_key"),
+        pl.lit(now).dt.convert_time_zone("UTC").alias("created_at"), pl.lit("").alias("note"),
+    )  # fmt: skip
     made = 0
-    for chunk in _chunks(rows):
-        made += insert_new(session, CheckTask.__table__, chunk, conflict=("open_key",))
+    for part in in_chunks(tasks):
+        made += copy_frame(session, CheckTask.__table__, part, conflict=("open_key",))
     return made

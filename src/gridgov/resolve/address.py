@@ -52,6 +52,7 @@ __all__ = [
     "canonical_village_name",
     "default_gazetteer",
     "load_place_history",
+    "normal_form_patterns",
     "normalize_text",
     "parse_address",
     "parse_place_history",
@@ -223,6 +224,24 @@ def normalize_text(s: str) -> str:
     t = _ORDINAL_DIGITS.sub(r"\1", t)
     # Removing characters may have brought Hangul jamo together; recompose so a second pass is a no-op.
     return unicodedata.normalize("NFKC", t)
+
+
+def normal_form_patterns() -> tuple[str, str]:
+    """Two regular expressions without look-around (for Polars, DuckDB, RE2): a text that fully
+    matches the first and nowhere matches the second is already its own `normalize_text`.
+
+    The first admits only what every step above leaves unchanged: CJK unified ideographs of the
+    basic block (U+4E00–U+9FA5, none with a compatibility form) other than the traditional
+    characters `_CHAR_MAP` rewrites, ASCII digits, upper-case Latin letters and "-". The second
+    finds what would still change: a dash not between two letters/digits, a Chinese numeral or a
+    "第"-number before a marker.
+    """
+    mapped = {chr(c) for c in _CHAR_MAP if isinstance(c, int) and 0x4E00 <= c <= 0x9FA5}
+    excluded = "".join(sorted(mapped))
+    plain = f"^[[\u4e00-\u9fa5&&[^{excluded}]]0-9A-Z-]*$"
+    marker = f"(?:{_MARKERS})"
+    changed = rf"^-|-$|[^0-9A-Z]-|-[^0-9A-Z]|[{_CN_NUM}]{marker}|第[0-9]+{marker}"
+    return plain, changed
 
 
 # ---------------------------------------------------------------------------------------------

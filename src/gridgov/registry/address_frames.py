@@ -1,0 +1,181 @@
+"""Addresses parsed by the frame: each distinct building-level head parsed once, unit and room by Polars.
+
+Millions of addresses share a few hundred thousand heads ("…中山西路88号天一家园3幢") and differ
+only in the tail "2单元501室". `parse_texts` splits every distinct normalised text into that head
+and tail with one regular expression, parses each distinct head with the Python parser, and
+composes the components. The composition equals `parse(text)` whenever the parser, reading the
+whole text, would place the tail exactly as written: the head ends with a door or building marker
+(号 幢 栋 座) or a name that is no road, so nothing in the head reads past it; and the head has no
+unit, floor or room of its own, so the tail's tokens become the unit and the room. Every other text
+(no tail, or a head that fails these conditions) is parsed whole. Texts are normalised by Polars
+when they are already in normal form (`normal_form_patterns`), by `normalize_text` otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from gridgov.resolve.address import (
+    ParsedAddress,
+    default_gazetteer,
+    normal_form_patterns,
+    normalize_text,
+    parse_address,
+)
+
+_PLAIN, _CHANGED = normal_form_patterns()
+# Head, then an optional "N单元" and an optional "N室"/"N户" (the parser's unit and room tokens).
+_TAIL = r"^(.*?)(?:([0-9]+)单元)?(?:([0-9]+[A-Z]?)[室户])?$"
+# A head ending in one of these could be read differently with the tail after it: a number or
+# letter continues into the tail's digits, "N楼" looks at the next token, a road name ending in
+# a suffix is matched up to a following digit.
+_HEAD_END_UNSAFE = r"[0-9A-Z\-楼路街巷弄道层单室户]$"
+
+PARSED_SCHEMA = {
+    "ok": pl.Boolean(),
+    "village_code": pl.String(),
+    "place": pl.String(),
+    "road": pl.String(),
+    "door": pl.String(),
+    "compound": pl.String(),
+    "building": pl.String(),
+    "unit": pl.String(),
+    "room": pl.String(),
+    "normalized": pl.String(),
+}
+
+
+@lru_cache(maxsize=200_000)
+def parse(text: str) -> ParsedAddress:
+    return parse_address(text, gazetteer=default_gazetteer())
+
+
+def place_of(p: ParsedAddress) -> str:
+    """The first part of `ParsedAddress.key()` (village code, or scope/name)."""
+    return p.key().split("|", 1)[0]
+
+
+def normalized(texts: pl.Series) -> pl.Series:
+    """`normalize_text` of every text: by Polars for texts already in normal form, else in Python
+    once per distinct text."""
+    frame = pl.DataFrame({"text": texts.cast(pl.String).fill_null("")})
+    plain = pl.col("text").str.contains(_PLAIN) & ~pl.col("text").str.contains(_CHANGED)
+    odd = frame.filter(~plain).get_column("text").unique()
+    if odd.is_empty():
+        return frame.get_column("text").alias("norm")
+    fixed = pl.DataFrame(
+        {"text": odd, "fixed": [normalize_text(t) for t in odd.to_list()]},
+        schema={"text": pl.String(), "fixed": pl.String()},
+    )
+    out = frame.join(fixed, on="text", how="left", maintain_order="left")
+    return out.select(pl.coalesce("fixed", "text").alias("norm")).get_column("norm")
+
+
+def _parsed_rows(heads: Iterable[str], *, whole: bool) -> pl.DataFrame:
+    rows = []
+    for h in heads:
+        p = parse(h)
+        ok = whole or (
+            p.unit is None
+            and p.floor is None
+            and p.room is None
+            and bool(p.road or p.door or p.compound or p.building)
+        )
+        rows.append(
+            (ok, p.village_code, place_of(p), p.road, p.door, p.compound, p.building,
+             p.unit, p.room, p.normalized)
+        )  # fmt: skip
+    return pl.DataFrame(rows, schema=PARSED_SCHEMA, orient="row")
+
+
+def parse_texts(texts: pl.Series) -> pl.DataFrame:
+    """One row per distinct input text: `text`, and from its parse `village_code`, `place` (the
+    key's first part), `road`, `door`, `compound`, `building`, `unit`, `room`, `normalized`
+    (`ParsedAddress.normalized`) and `key` (`ParsedAddress.key()`); strings, nulls for absent parts.
+    """
+    distinct = texts.cast(pl.String).fill_null("").unique(maintain_order=True).rename("text")
+    frame = pl.DataFrame({"text": distinct}).with_columns(normalized(distinct))
+    parts = pl.col("norm").str.extract_groups(_TAIL)
+    frame = frame.with_columns(
+        parts.struct.field("1").alias("head"),
+        parts.struct.field("2").alias("t_unit"),
+        parts.struct.field("3").alias("t_room"),
+    )
+    has_tail = pl.col("t_unit").is_not_null() | pl.col("t_room").is_not_null()
+    safe = has_tail & (pl.col("head") != "") & ~pl.col("head").str.contains(_HEAD_END_UNSAFE)
+    frame = frame.with_columns(safe.alias("split"))
+    heads = frame.filter("split").get_column("head").unique()
+    parsed_heads = _parsed_rows(heads.to_list(), whole=False).with_columns(heads)
+    frame = frame.join(parsed_heads, on="head", how="left", maintain_order="left")
+    # A head that fails the conditions: its texts are parsed whole, with the texts without a tail.
+    frame = frame.with_columns((pl.col("split") & pl.col("ok").fill_null(False)).alias("split"))
+    composed = frame.filter("split").select(
+        "text",
+        "village_code",
+        "place",
+        "road",
+        "door",
+        "compound",
+        "building",
+        (pl.col("t_unit") + "单元").alias("unit"),
+        (pl.col("t_room") + "室").alias("room"),
+        pl.concat_str(
+            "normalized", pl.col("t_unit") + "单元", pl.col("t_room") + "室", ignore_nulls=True
+        ).alias("normalized"),
+    )
+    whole = frame.filter(~pl.col("split")).get_column("norm").unique()
+    parsed_whole = _parsed_rows(whole.to_list(), whole=True).with_columns(whole)
+    rest = (
+        frame.filter(~pl.col("split"))
+        .select("text", "norm")
+        .join(parsed_whole, on="norm", how="left", maintain_order="left")
+        .select("text", *(c for c in PARSED_SCHEMA if c != "ok"))
+    )
+    out = pl.concat([composed, rest], how="vertical")
+    return out.with_columns(
+        pl.concat_str(
+            pl.col("place"),
+            *(pl.col(c).fill_null("") for c in ("road", "door", "building", "unit", "room")),
+            separator="|",
+        ).alias("key")
+    )
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def query_frame(session: Session, sql: str, schema: dict[str, Any]) -> pl.DataFrame:
+    """The rows of a fixed SQL query as a frame, straight from the driver (PostgreSQL COPY)."""
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    assert raw is not None  # noqa: S101 (an open DBAPI connection)
+    if conn.dialect.name == "postgresql":
+        buf = io.BytesIO()
+        with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+            for data in copy:
+                buf.write(data)
+        buf.seek(0)
+        if not buf.getbuffer().nbytes:
+            return pl.DataFrame(schema=schema)
+        return pl.read_csv(buf, has_header=False, new_columns=list(schema), schema=schema)
+    cur = raw.cursor()
+    try:
+        cur.execute(sql)
+        frames = []
+        while rows := cur.fetchmany(200_000):
+            frames.append(pl.DataFrame(rows, schema=schema, orient="row"))
+    finally:
+        cur.close()
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(frames, how="vertical")
+
+
+def in_chunks(frame: pl.DataFrame, size: int = 100_000) -> Sequence[pl.DataFrame]:
+    return [frame.slice(i, size) for i in range(0, frame.height, size)]
