@@ -399,3 +399,46 @@ def test_files_imported_at_once_each_count_their_own(factory, tmp_path) -> None:
     assert {(r.read, r.loaded, r.quarantined, r.status) for r in results} == {(35, 15, 20, "done")}
     assert counts(factory) == (60, 80)
     assert len({r.batch_id for r in results}) == 4
+
+
+def test_staging_holds_no_lock_while_it_reads(factory, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A file being staged must not keep another file's import from writing (on SQLite the
+    write lock is per database): the second import finishes while the first still reads."""
+    import threading
+
+    from gridgov.ingest import pipeline
+
+    other_done = threading.Event()
+    reading = threading.Event()
+    real = pipeline.read_csv_columns
+
+    def slow(path, **kw):  # type: ignore[no-untyped-def]
+        header, chunks = real(path, **kw)
+        if path.name != "ga_hukou_part001.csv":
+            return header, chunks
+
+        def wait_then() -> object:
+            reading.set()
+            assert other_done.wait(60), "the other import was blocked by this one's staging"
+            yield from chunks
+
+        return header, wait_then()
+
+    monkeypatch.setattr(pipeline, "read_csv_columns", slow)
+    first = write_csv(tmp_path / "ga_hukou_part001.csv", HUKOU_HEADER, HUKOU_ROWS)
+    rows = [list(r) for r in HUKOU_ROWS]
+    for i, r in enumerate(rows):
+        r[0] = f"B{i}"
+    second = write_csv(tmp_path / "ga_hukou_part002.csv", HUKOU_HEADER, rows)
+    results: list[object] = []
+    t = threading.Thread(
+        target=lambda: results.append(job(factory, first, "GA", tmp_path / "w").run())
+    )
+    t.start()
+    assert reading.wait(60)
+    done = job(factory, second, "GA", tmp_path / "w").run()
+    other_done.set()
+    t.join(60)
+    assert done.status == "done" and done.loaded == EXPECT_LOADED
+    assert results and results[0].status == "done"  # type: ignore[attr-defined]
+    assert counts(factory) == (2 * EXPECT_LOADED, 2 * EXPECT_QUARANTINED)

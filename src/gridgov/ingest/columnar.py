@@ -78,18 +78,22 @@ def _counties() -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _address_changes() -> str:
-    """A regex finding what `normalize_text` would change in text of CJK, digits and A–Z."""
+def _address_mapped() -> str:
+    """A character class of the CJK characters `normalize_text` maps to others (號 → 号 …)."""
     mapped = "".join(
         chr(k) for k in addr._CHAR_MAP if 0x4E00 <= k <= 0x9FFF and addr._CHAR_MAP[k] != chr(k)
     )
-    parts = [
-        rf"[{_CN_NUM}](?:{_MARKERS})",  # a Chinese numeral before a marker
-        rf"第+[0-9]+(?:{_MARKERS})",  # an ordinal before a marker
-    ]
-    if mapped:
-        parts.append(f"[{mapped}]")
-    return "|".join(parts)
+    return f"[{mapped}]" if mapped else "[^\\s\\S]"
+
+
+# Where `normalize_text`'s numeral steps apply: a Chinese numeral or an ordinal before a marker.
+_NUMERAL_STEPS = rf"[{_CN_NUM}](?:{_MARKERS})|第+[0-9]+(?:{_MARKERS})"
+
+
+def _address_numerals(text: str) -> str:
+    """`normalize_text`'s numeral steps (Chinese numerals → digits, ordinals) on plain text."""
+    t = addr._CN_NUMBER_BEFORE_MARKER.sub(addr._replace_cn_number, text)
+    return addr._ORDINAL_DIGITS.sub(r"\1", t)
 
 
 _ID_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
@@ -346,13 +350,20 @@ class FrameStandardiser:
             )
             return _json_string(name_text), pl.lit(True)
         if typ == ADDRESS:
+            # Text of CJK, digits and A–Z with nothing `normalize_text` maps: only its numeral
+            # steps can change it, and those run (as Python regexes) on just the texts they touch.
             compact = text.str.replace_all(" ", "", literal=True)
-            good = (
+            plain = (
                 compact.str.contains(r"^[\x{4E00}-\x{9FFF}0-9A-Z]+$")
-                & ~compact.str.contains(_address_changes())
+                & ~compact.str.contains(_address_mapped())
                 & ~text.str.contains("[0-9] [0-9]")
             )
-            return _json_string(compact), good.fill_null(False)
+            numerals = plain & compact.str.contains(_NUMERAL_STEPS)
+            extra[f"_{name}_numerals"] = _by_distinct(
+                frame, pl.when(numerals).then(compact), _address_numerals
+            )
+            value = pl.coalesce(pl.col(f"_{name}_numerals"), compact)
+            return _json_string(value), plain.fill_null(False)
         if typ == CITIZEN_ID:
             # A valid 15-digit number is stored upgraded to 18 digits (as check_citizen_id does).
             id_ok, id_check = _citizen_ids(frame.select(text).to_series())

@@ -183,8 +183,19 @@ class ImportJob:
         try:
             with session_scope(self.factory) as s:
                 batch = s.get_one(IngestBatch, batch_id)
-                if batch.status in (STAGED, FAILED) or not _staged_current(staged):
-                    self._stage(batch, staged)
+                restage = batch.status in (STAGED, FAILED) or not _staged_current(staged)
+                fmt = batch.file_format
+            if restage:
+                # Outside any transaction: staging a large file must not hold the database
+                # (on SQLite, the write lock) while it reads.
+                encoding, rows = self._stage(fmt, staged)
+                with session_scope(self.factory) as s:
+                    batch = s.get_one(IngestBatch, batch_id)
+                    batch.encoding = encoding
+                    batch.staged_path = str(staged)
+                    batch.rows_read = rows
+                    batch.rows_done = batch.rows_loaded = 0
+                    batch.rows_quarantined = batch.rows_unchanged = 0
                     batch.status = LOADING
                     batch.error = ""
             self._load(batch_id, staged)
@@ -204,12 +215,12 @@ class ImportJob:
 
     # ---------------------------------------------------------------------------- staging
 
-    def _stage(self, batch: IngestBatch, staged: Path) -> None:
-        """Every row of the file as received, in file order, by column, written atomically."""
-        encoding = "" if batch.file_format == "xlsx" else detect_encoding(self.path)
-        batch.encoding = encoding
+    def _stage(self, fmt: str, staged: Path) -> tuple[str, int]:
+        """Every row of the file as received, in file order, by column, written atomically;
+        returns the encoding read and the number of rows."""
+        encoding = "" if fmt == "xlsx" else detect_encoding(self.path)
         size = self.chunk * 5
-        if batch.file_format == "csv":
+        if fmt == "csv":
             header, chunks = read_csv_columns(self.path, encoding=encoding, size=size)
         else:
             raw = read_file(self.path, encoding=encoding, size=size)
@@ -240,9 +251,7 @@ class ImportJob:
                 writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
                 rows += len(chunk)
         tmp.replace(staged)
-        batch.staged_path = str(staged)
-        batch.rows_read = rows
-        batch.rows_done = batch.rows_loaded = batch.rows_quarantined = batch.rows_unchanged = 0
+        return encoding, rows
 
     # ---------------------------------------------------------------------------- loading
 
