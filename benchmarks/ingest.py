@@ -61,7 +61,7 @@ def prepare(url: str, seed: int) -> None:
     engine.dispose()
 
 
-def ingest_all(url: str, data: Path, work: Path, jobs: int) -> dict[str, Any]:
+def ingest_all(url: str, data: Path, work: Path, jobs: int = 2) -> dict[str, Any]:
     from gridgov.core import clock
     from gridgov.db.engine import make_engine, make_sessionmaker
     from gridgov.ingest.mapping import shipped_mappings
@@ -131,7 +131,14 @@ def run(kind: str, data: Path, seed: int, jobs: int) -> dict[str, Any]:
             setup = time.perf_counter() - t
             ing = ingest_all(url, data, tmp / "work", jobs)
             res = resolve_all(url)
-            return {"url": url, "setup": setup, "ingest": ing, "resolve": res}
+            peak = peak_mib()  # before the quality check below, which is not part of the pipeline
+            quality = {}
+            if (data / "truth" / "records.parquet").exists():
+                from quality import evaluate
+
+                quality = evaluate(url, data)
+            return {"url": url, "setup": setup, "ingest": ing, "resolve": res, "peak": peak,
+                    "quality": quality}  # fmt: skip
         finally:
             cleanup()
 
@@ -156,9 +163,13 @@ def report(kind: str, r: dict[str, Any]) -> None:
     total = ing["seconds"] + resolve_s
     print(
         f"end to end (read → validate → standardise → store → match → place): {ing['read']:,} "
-        f"records in {total:.1f} s: {ing['read'] / total:,.0f} records/s; peak memory so far "
-        f"{peak_mib():,.0f} MiB"
+        f"records in {total:.1f} s: {ing['read'] / total:,.0f} records/s; peak memory "
+        f"{r['peak']:,.0f} MiB"
     )
+    if r["quality"]:
+        from quality import print_quality
+
+        print_quality(r["quality"])
 
 
 def main(argv: list[str] | None = None) -> int:
