@@ -30,12 +30,15 @@ from gridgov.resolve.address import (
 )
 
 _PLAIN, _CHANGED = normal_form_patterns()
-# Head, then an optional "N单元" and an optional "N室"/"N户" (the parser's unit and room tokens).
-_TAIL = r"^(.*?)(?:([0-9]+)单元)?(?:([0-9]+[A-Z]?)[室户])?$"
-# A head ending in one of these could be read differently with the tail after it: a number or
-# letter continues into the tail's digits, "N楼" looks at the next token, a road name ending in
-# a suffix is matched up to a following digit.
-_HEAD_END_UNSAFE = r"[0-9A-Z\-楼路街巷弄道层单室户]$"
+# Head, then an optional "N单元"/"N单" and an optional "N室"/"N户" (the parser's unit and room
+# tokens).
+_TAIL = r"^(.*?)(?:([0-9]+)(?:单元|单))?(?:([0-9]+[A-Z]?)[室户])?$"
+# A head ending so could be read differently with the tail after it: a number or letter continues
+# into the tail's digits, "N楼" looks at the next token, a road name is matched up to a digit.
+_HEAD_END_UNSAFE = r"(?:[0-9A-Z\-]|[0-9A-Z][楼层单室户]|[路街巷弄道])$"
+# A text ending in a plain door number ("…观海街33号"): parsed as the same text with "1号".
+_DOOR_TAIL = r"^(.*[^0-9A-Z\-])([0-9]+)号$"
+_DOOR_TEMPLATE = "1号"
 
 PARSED_SCHEMA = {
     "ok": pl.Boolean(),
@@ -77,16 +80,21 @@ def normalized(texts: pl.Series) -> pl.Series:
     return out.select(pl.coalesce("fixed", "text").alias("norm")).get_column("norm")
 
 
-def _parsed_rows(heads: Iterable[str], *, whole: bool) -> pl.DataFrame:
+def _parsed_rows(heads: Iterable[str], *, whole: bool, door: bool = False) -> pl.DataFrame:
     rows = []
     for h in heads:
         p = parse(h)
-        ok = whole or (
-            p.unit is None
-            and p.floor is None
-            and p.room is None
-            and bool(p.road or p.door or p.compound or p.building)
-        )
+        if door:  # a template "…1号": the door is its last part
+            ok = p.door == _DOOR_TEMPLATE and not (
+                p.compound or p.building or p.unit or p.floor or p.room
+            )
+        else:
+            ok = whole or (
+                p.unit is None
+                and p.floor is None
+                and p.room is None
+                and bool(p.road or p.door or p.compound or p.building)
+            )
         rows.append(
             (ok, p.village_code, place_of(p), p.road, p.door, p.compound, p.building,
              p.unit, p.room, p.normalized)
@@ -129,6 +137,34 @@ def parse_texts(texts: pl.Series) -> pl.DataFrame:
             "normalized", pl.col("t_unit") + "单元", pl.col("t_room") + "室", ignore_nulls=True
         ).alias("normalized"),
     )
+    # Plain door numbers at the end: one parse per text with the number replaced.
+    doors = pl.col("norm").str.extract_groups(_DOOR_TAIL)
+    frame = frame.with_columns(
+        pl.when(~pl.col("split")).then(doors.struct.field("1") + _DOOR_TEMPLATE).alias("template"),
+        pl.when(~pl.col("split")).then(doors.struct.field("2") + "号").alias("t_door"),
+    )
+    templates = frame.get_column("template").drop_nulls().unique()
+    parsed_templates = _parsed_rows(templates.to_list(), whole=False, door=True).with_columns(
+        templates
+    )
+    frame = frame.join(
+        parsed_templates.select(pl.all().name.prefix("d_")).rename({"d_template": "template"}),
+        on="template",
+        how="left",
+        maintain_order="left",
+    ).with_columns(pl.col("d_ok").fill_null(False))
+    by_door = frame.filter("d_ok").select(
+        "text",
+        pl.col("d_village_code").alias("village_code"),
+        pl.col("d_place").alias("place"),
+        pl.col("d_road").alias("road"),
+        pl.col("t_door").alias("door"),
+        *(pl.lit(None, pl.String()).alias(c) for c in ("compound", "building", "unit", "room")),
+        pl.concat_str(pl.col("d_normalized").str.strip_suffix(_DOOR_TEMPLATE), "t_door").alias(
+            "normalized"
+        ),
+    )
+    frame = frame.filter(~pl.col("d_ok"))
     whole = frame.filter(~pl.col("split")).get_column("norm").unique()
     parsed_whole = _parsed_rows(whole.to_list(), whole=True).with_columns(whole)
     rest = (
@@ -137,7 +173,7 @@ def parse_texts(texts: pl.Series) -> pl.DataFrame:
         .join(parsed_whole, on="norm", how="left", maintain_order="left")
         .select("text", *(c for c in PARSED_SCHEMA if c != "ok"))
     )
-    out = pl.concat([composed, rest], how="vertical")
+    out = pl.concat([composed, by_door, rest], how="vertical")
     return out.with_columns(
         pl.concat_str(
             pl.col("place"),
