@@ -3,19 +3,27 @@
 1. `build_address_library`: the natural-resources department's standard addresses (ZR) become the
    address library: one row per room-level address keyed as DOMAIN.md §4, its building, and the
    grid its point lies in (the locate index, vectorised).
-2. `match_addresses`: free-text addresses from any department are parsed, then matched to the
-   library: exactly by key; else by the same road, door, building, unit and room in the same
-   county (or, with no county written, the city) when that is unique; else by similarity within the same road and door number. Below
-   `THRESHOLD` nothing is guessed: the caller queues a field check.
+2. `AddressMatcher.match`: a free-text address from any department is parsed, then matched to
+   the library: exactly by key; else by the same road, door, building, unit and room in the same
+   county (or, with no county written, the city) when that is unique; else by similarity within
+   the same road and door number. Below `THRESHOLD` nothing is guessed: the caller queues a
+   field check. `match_texts` gives the same answers for many texts at once.
 3. `place_rooms_and_people`: rooms from the housing department (ZJ) with owners, tenants from
    rental registrations, and each golden person's room and grid from their actual address.
+
+At city scale (millions of records) everything is columnar: source records are read as Polars
+frames (`registry.frames`), addresses parsed once per distinct building-level head
+(`registry.address_frames`), exact matches found by a join on the key, and rows written by COPY
+(PostgreSQL) or executemany (SQLite); Python loops only over distinct heads and over the texts
+that do not match exactly. Records are taken in id order, so where several records of one room
+disagree the one with the highest id gives its values.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,7 +36,7 @@ from gridgov.db.bulk import copy_frame
 from gridgov.geo import service as geo
 from gridgov.registry.address_frames import in_chunks, parse, parse_texts, query_frame
 from gridgov.registry.frames import bad_fields, source_frames
-from gridgov.registry.golden import _chunks, _grid_leaders, _pairs
+from gridgov.registry.golden import _grid_leaders
 from gridgov.registry.models import (
     Address,
     Building,
@@ -211,13 +219,6 @@ def _key_ids(session: Session, table: str) -> pl.DataFrame:
     )
 
 
-def _ids_by_key(session: Session, model: Any, keys: Sequence[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(keys))):
-        out.update(_pairs(session, select(model.key, model.id).where(model.key.in_(chunk))))
-    return out
-
-
 # ----------------------------------------------------------------------------- matching
 
 
@@ -308,7 +309,7 @@ MATCH_SCHEMA = {
 }
 
 
-def _STRINGS(*names: str) -> dict[str, pl.DataType]:
+def _strings(*names: str) -> dict[str, pl.DataType]:
     return {n: pl.String() for n in names}
 
 
@@ -353,17 +354,17 @@ def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
     )
     wanted = [
         lib.join(
-            pl.DataFrame(list(pairs), schema=_STRINGS("_county", "_tail"), orient="row"),
+            pl.DataFrame(list(pairs), schema=_strings("_county", "_tail"), orient="row"),
             on=["_county", "_tail"],
             how="semi",
         ),
         lib.join(
-            pl.DataFrame([(t,) for t in city], schema=_STRINGS("_tail"), orient="row"),
+            pl.DataFrame([(t,) for t in city], schema=_strings("_tail"), orient="row"),
             on="_tail",
             how="semi",
         ),
         lib.join(
-            pl.DataFrame(list(doors), schema=_STRINGS("_county", "road", "door_no"), orient="row"),
+            pl.DataFrame(list(doors), schema=_strings("_county", "road", "door_no"), orient="row"),
             on=["_county", "road", "door_no"],
             how="semi",
         ),
