@@ -14,7 +14,7 @@ when they are already in normal form (`normal_form_patterns`), by `normalize_tex
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +27,7 @@ from gridgov.resolve.address import (
     normal_form_patterns,
     normalize_text,
     parse_address,
+    parse_normal_address,
 )
 
 _PLAIN, _CHANGED = normal_form_patterns()
@@ -64,6 +65,11 @@ def place_of(p: ParsedAddress) -> str:
     return p.key().split("|", 1)[0]
 
 
+def _is_plain(texts: pl.Series) -> pl.Series:
+    """Whether each text is already in normal form, by the vectorisable patterns."""
+    return texts.str.contains(_PLAIN) & ~texts.str.contains(_CHANGED)
+
+
 def normalized(texts: pl.Series) -> pl.Series:
     """`normalize_text` of every text: by Polars for texts already in normal form, else in Python
     once per distinct text."""
@@ -80,10 +86,18 @@ def normalized(texts: pl.Series) -> pl.Series:
     return out.select(pl.coalesce("fixed", "text").alias("norm")).get_column("norm")
 
 
-def _parsed_rows(heads: Iterable[str], *, whole: bool, door: bool = False) -> pl.DataFrame:
+def _parsed_rows(heads: pl.Series, *, whole: bool, door: bool = False) -> pl.DataFrame:
+    """The parse of each text given (distinct), one row each, with `ok`: whether it may be used
+    as a head (or door template)."""
+    gazetteer = default_gazetteer()
+    normal = _is_plain(heads).to_list()
     rows = []
-    for h in heads:
-        p = parse(h)
+    for h, is_normal in zip(heads.to_list(), normal, strict=True):
+        # Each text is parsed once, so no cache; a text in normal form is not normalised again.
+        if is_normal:
+            p = parse_normal_address(h, gazetteer=gazetteer)
+        else:
+            p = parse_address(h, gazetteer=gazetteer)
         if door:  # a template "…1号": the door is its last part
             ok = p.door == _DOOR_TEMPLATE and not (
                 p.compound or p.building or p.unit or p.floor or p.room
@@ -119,7 +133,7 @@ def parse_texts(texts: pl.Series) -> pl.DataFrame:
     safe = has_tail & (pl.col("head") != "") & ~pl.col("head").str.contains(_HEAD_END_UNSAFE)
     frame = frame.with_columns(safe.alias("split"))
     heads = frame.filter("split").get_column("head").unique()
-    parsed_heads = _parsed_rows(heads.to_list(), whole=False).with_columns(heads)
+    parsed_heads = _parsed_rows(heads, whole=False).with_columns(heads)
     frame = frame.join(parsed_heads, on="head", how="left", maintain_order="left")
     # A head that fails the conditions: its texts are parsed whole, with the texts without a tail.
     frame = frame.with_columns((pl.col("split") & pl.col("ok").fill_null(False)).alias("split"))
@@ -144,9 +158,7 @@ def parse_texts(texts: pl.Series) -> pl.DataFrame:
         pl.when(~pl.col("split")).then(doors.struct.field("2") + "号").alias("t_door"),
     )
     templates = frame.get_column("template").drop_nulls().unique()
-    parsed_templates = _parsed_rows(templates.to_list(), whole=False, door=True).with_columns(
-        templates
-    )
+    parsed_templates = _parsed_rows(templates, whole=False, door=True).with_columns(templates)
     frame = frame.join(
         parsed_templates.select(pl.all().name.prefix("d_")).rename({"d_template": "template"}),
         on="template",
@@ -166,7 +178,7 @@ def parse_texts(texts: pl.Series) -> pl.DataFrame:
     )
     frame = frame.filter(~pl.col("d_ok"))
     whole = frame.filter(~pl.col("split")).get_column("norm").unique()
-    parsed_whole = _parsed_rows(whole.to_list(), whole=True).with_columns(whole)
+    parsed_whole = _parsed_rows(whole, whole=True).with_columns(whole)
     rest = (
         frame.filter(~pl.col("split"))
         .select("text", "norm")
