@@ -162,29 +162,36 @@ def _csv_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[RawRow]]:
 
 
 def _jsonl_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[RawRow]]:
+    """Two passes over the file, so memory stays flat however long it is: the first collects
+    the keys (the header, in order of first appearance), the second yields the rows."""
     codec = encoding.removesuffix("-replace")
     errors = "replace" if encoding.endswith("-replace") else "strict"
-    with path.open(encoding=codec, errors=errors) as fh:
-        lines = fh.read().splitlines()
-    header: list[str] = []
-    parsed: list[tuple[int, object]] = []
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError:
-            doc = line
-        parsed.append((i, doc))
+
+    def docs() -> Iterator[tuple[int, object]]:
+        with path.open(encoding=codec, errors=errors, newline="") as fh:
+            # Lines as str.splitlines() ends them (\n, \r\n, \r, and the rarer separators).
+            i = 0
+            for physical in fh:
+                for line in physical.splitlines() or [""]:
+                    i += 1
+                    if not line.strip():
+                        continue
+                    try:
+                        yield i, json.loads(line)
+                    except json.JSONDecodeError:
+                        yield i, line
+
+    seen: dict[str, None] = {}
+    for _, doc in docs():
         if isinstance(doc, dict):
             for key in doc:
-                if key not in header:
-                    header.append(str(key))
+                seen.setdefault(str(key), None)
+    header = list(seen)
     if not header:
         raise ReadError(f"{path.name}: 没有任何 JSON 对象行")
 
     def rows() -> Iterator[RawRow]:
-        for row_no, doc in parsed:
+        for row_no, doc in docs():
             if not isinstance(doc, dict):
                 yield RawRow(row_no, [str(doc)] + [None] * (len(header) - 1), "json")
                 continue
