@@ -2,22 +2,32 @@
 
     python benchmarks/places.py prepare --scale 0.02 --db sqlite --keep /tmp/gg_places
     python benchmarks/places.py run --keep /tmp/gg_places --db sqlite
+    git show dcbba31~1:src/gridgov/registry/places.py > /tmp/places_old.py
+    python benchmarks/places.py run --keep /tmp/gg_places --db sqlite --module /tmp/places_old.py
 
 `prepare` generates a synthetic city, imports every department file and resolves persons and
 organizations (the steps before placement), then keeps the database: a SQLite file in the folder
 given, or a PostgreSQL database whose name is written there. `run` copies that database (file copy;
 `CREATE DATABASE … TEMPLATE`) and times `build_address_library` and `place_rooms_and_people` on the
-copy, printing their statistics and this process's peak resident memory.
+copy, printing their statistics and this process's peak resident memory (run each version in its
+own process: the figure is the maximum over the process's life).
+
+Engines: Polars frames from the driver (PostgreSQL COPY, SQLite cursor), the Python address
+parser once per distinct building-level head, COPY / executemany writes, UPDATE … FROM a
+temporary table for persons.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import resource
 import shutil
+import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from benchdb import PG_ADMIN
 from ingest import generate, ingest_all, prepare
@@ -67,13 +77,28 @@ def do_prepare(scale: float, db: str, keep: Path, seed: int) -> None:
     print("persons and organizations resolved", flush=True)
 
 
-def do_run(db: str, keep: Path) -> None:
+def _module(path: Path | None) -> Any:
+    """registry/places.py, or another version of it (e.g. `git show OLD:src/gridgov/registry/places.py`)."""
+    if path is None:
+        from gridgov.registry import places
+
+        return places
+    spec = importlib.util.spec_from_file_location("places_other", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["places_other"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def do_run(db: str, keep: Path, module: Path | None) -> None:
     from sqlalchemy import func, select
 
     from gridgov.core import clock
     from gridgov.db.engine import make_engine, make_sessionmaker, session_scope
     from gridgov.ingest.models import SourceRecord
-    from gridgov.registry.places import build_address_library, place_rooms_and_people
+
+    places = _module(module)
 
     if db == "sqlite":
         shutil.copyfile(keep / "base.db", keep / "run.db")
@@ -90,8 +115,8 @@ def do_run(db: str, keep: Path) -> None:
             records = s.scalar(select(func.count()).select_from(SourceRecord))
             print(f"{db}: {records:,} source records; peak before {peak_mib():,.0f} MiB")
             for name, step in (
-                ("address library", build_address_library),
-                ("rooms and residents", place_rooms_and_people),
+                ("address library", places.build_address_library),
+                ("rooms and residents", places.place_rooms_and_people),
             ):
                 t = time.perf_counter()
                 stats = step(s, now=clock.now())
@@ -113,11 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=0.02)
     ap.add_argument("--seed", type=int, default=2023)
     ap.add_argument("--keep", type=Path, required=True, help="folder for the kept database")
+    ap.add_argument("--module", type=Path, help="time this version of registry/places.py instead")
     args = ap.parse_args(argv)
     if args.action == "prepare":
         do_prepare(args.scale, args.db, args.keep, args.seed)
     else:
-        do_run(args.db, args.keep)
+        do_run(args.db, args.keep, args.module)
     return 0
 
 

@@ -27,7 +27,12 @@ from gridgov.registry.places import (
     parse,
     place_rooms_and_people,
 )
-from gridgov.resolve.address import normalize_text
+from gridgov.resolve.address import (
+    default_gazetteer,
+    normalize_text,
+    parse_address,
+    parse_normal_address,
+)
 
 # Texts where the head/tail split must fall back to a whole parse, or normalisation is needed.
 EDGE = [
@@ -120,6 +125,15 @@ def test_frame_parse_keeps_the_edge_cases_apart() -> None:
     assert out["中山西路88號3棟2單元501室"]["unit"] == "2单元"
     for text in EDGE:
         assert _got(out[text]) == _expected(text), text
+
+
+def test_parse_normal_address_equals_parse_address(city: dict[str, list[dict[str, str]]]) -> None:
+    gazetteer = default_gazetteer()
+    texts = [normalize_text(t) for t in _addresses(city["wj_health"])[:2_000] + EDGE]
+    for text in texts:
+        assert parse_normal_address(text, gazetteer=gazetteer) == parse_address(
+            text, gazetteer=gazetteer
+        ), text
 
 
 @settings(max_examples=300, deadline=None)
