@@ -93,30 +93,42 @@ _ADDRESS_FIELDS = (
 
 def _library_rows(session: Session) -> pl.DataFrame:
     """The standard-address records as one row per address key, the newest record winning."""
-    parts = []
-    for chunk in source_frames(session, ["address"], _ADDRESS_FIELDS):
-        parts.append(
-            chunk.select(
-                pl.col("id").alias("_record"),
-                "source",
-                "as_of",
-                pl.col("address_code").alias("code"),
-                pl.col("address").fill_null("").alias("raw"),
-                pl.col("village_code").alias("v_village"),
-                pl.col("road").alias("v_road"),
-                pl.col("door_no").alias("v_door"),
-                pl.col("compound").alias("v_compound"),
-                pl.col("lon").cast(pl.Float64, strict=False),
-                pl.col("lat").cast(pl.Float64, strict=False),
-            )
-        )
+    parts = [
+        _library_chunk(chunk) for chunk in source_frames(session, ["address"], _ADDRESS_FIELDS)
+    ]
     if not parts:
         return pl.DataFrame()
-    records = pl.concat(parts, how="vertical")
+    rows = pl.concat(parts, how="vertical")
+    rows = rows.with_columns(
+        # The key is made of the parsed parts (`ParsedAddress.key`), the row of both.
+        pl.concat_str(
+            "village_code", "_road", "_door", "building", "unit", "room", separator="|"
+        ).alias("key")
+    ).drop("_road", "_door")
+    # The newest record of an address wins.
+    rows = rows.sort(["as_of", "_record"], descending=True, nulls_last=True)
+    return rows.unique(subset="key", keep="first", maintain_order=True).drop("as_of")
+
+
+def _library_chunk(chunk: pl.DataFrame) -> pl.DataFrame:
+    """One chunk of standard-address records, parsed (chunk by chunk, so the raw text is let go)."""
+    records = chunk.select(
+        pl.col("id").alias("_record"),
+        "source",
+        "as_of",
+        pl.col("address_code").alias("code"),
+        pl.col("address").fill_null("").alias("raw"),
+        pl.col("village_code").alias("v_village"),
+        pl.col("road").alias("v_road"),
+        pl.col("door_no").alias("v_door"),
+        pl.col("compound").alias("v_compound"),
+        pl.col("lon").cast(pl.Float64, strict=False),
+        pl.col("lat").cast(pl.Float64, strict=False),
+    )
     parsed = parse_texts(records.get_column("raw"))
     rows = records.join(parsed, left_on="raw", right_on="text", how="left", maintain_order="left")
     empty = pl.lit("")
-    rows = rows.select(
+    return rows.select(
         "_record",
         "source",
         "as_of",
@@ -135,15 +147,6 @@ def _library_rows(session: Session) -> pl.DataFrame:
         "lon",
         "lat",
     ).filter(pl.col("village_code").fill_null("") != "")
-    rows = rows.with_columns(
-        # The key is made of the parsed parts (`ParsedAddress.key`), the row of both.
-        pl.concat_str(
-            "village_code", "_road", "_door", "building", "unit", "room", separator="|"
-        ).alias("key")
-    ).drop("_road", "_door")
-    # The newest record of an address wins.
-    rows = rows.sort(["as_of", "_record"], descending=True, nulls_last=True)
-    return rows.unique(subset="key", keep="first", maintain_order=True).drop("as_of")
 
 
 def build_address_library(session: Session, *, now: datetime) -> PlaceStats:
