@@ -316,6 +316,10 @@ def _strings(*names: str) -> dict[str, pl.DataType]:
     return {n: pl.String() for n in names}
 
 
+def _slices(series: pl.Series, size: int = 250_000) -> list[pl.Series]:
+    return [series.slice(i, size) for i in range(0, max(series.len(), 1), size)]
+
+
 def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
     """`AddressMatcher.match` of every distinct text, as a frame (text, address_id, method, score).
 
@@ -323,7 +327,13 @@ def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
     Python and go through the road and similarity steps, against the addresses those steps can
     reach (same county and tail, same tail in the city, same county, road and door).
     """
-    parsed = parse_texts(texts).select("text", "key")
+    # Sorted, all texts that share a head are neighbours: parsed slice by slice, each head is
+    # still parsed about once, and the slices' working columns are let go as they are done.
+    distinct = texts.cast(pl.String).fill_null("").unique().sort()
+    parsed = pl.concat(
+        [parse_texts(part).select("text", "key") for part in _slices(distinct)],
+        how="vertical",
+    )
     library = query_frame(
         session,
         "SELECT id, key, village_code, road, door_no, compound, building, unit, room "
