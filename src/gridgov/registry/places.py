@@ -34,9 +34,9 @@ from sqlalchemy.orm import Session
 
 from gridgov.db.bulk import copy_frame
 from gridgov.geo import service as geo
+from gridgov.geo.models import GridLeader
 from gridgov.registry.address_frames import in_chunks, parse, parse_texts, query_frame
 from gridgov.registry.frames import bad_fields, source_frames
-from gridgov.registry.golden import _grid_leaders
 from gridgov.registry.models import (
     Address,
     Building,
@@ -252,7 +252,8 @@ class AddressMatcher:
         self.by_tail: dict[tuple[str, str], list[int]] = {}
         self.by_tail_city: dict[str, list[int]] = {}
         self.by_door: dict[tuple[str, str, str], list[int]] = {}
-        self.parsed: dict[int, ParsedAddress] = {}
+        self._rows: dict[int, tuple[str, ...]] = {}
+        self._parsed: dict[int, ParsedAddress] = {}
         for aid, key, village_code, road, door_no, compound, building, unit, room in rows:
             self.by_key[key] = aid
             county = village_code[:6]
@@ -260,11 +261,19 @@ class AddressMatcher:
             self.by_tail.setdefault((county, tail), []).append(aid)
             self.by_tail_city.setdefault(tail, []).append(aid)
             self.by_door.setdefault((county, road, door_no), []).append(aid)
-            self.parsed[aid] = ParsedAddress(
+            self._rows[aid] = (village_code, road, door_no, compound, building, unit, room)
+
+    def parsed(self, aid: int) -> ParsedAddress:
+        """A library address as parsed components (made when first compared)."""
+        found = self._parsed.get(aid)
+        if found is None:
+            village_code, road, door_no, compound, building, unit, room = self._rows[aid]
+            found = self._parsed[aid] = ParsedAddress(
                 source="", village_code=village_code, road=road or None,
                 door=door_no or None, compound=compound or None,
                 building=building or None, unit=unit or None, room=room or None,
             )  # fmt: skip
+        return found
 
     def match(self, text: str) -> Match:
         p = parse(text)
@@ -279,7 +288,7 @@ class AddressMatcher:
             candidates = self.by_door.get((county, p.road, p.door or ""), [])
             best, best_score = None, 0.0
             for cid in candidates:
-                score = address_similarity(p, self.parsed[cid])
+                score = address_similarity(p, self.parsed(cid))
                 if score > best_score:
                     best, best_score = cid, score
             if best is not None and best_score >= THRESHOLD:
@@ -323,15 +332,31 @@ def _slices(series: pl.Series, size: int = 250_000) -> list[pl.Series]:
 def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
     """`AddressMatcher.match` of every distinct text, as a frame (text, address_id, method, score).
 
-    Texts whose parsed key is in the library match by a join; only the others are parsed in
-    Python and go through the road and similarity steps, against the addresses those steps can
-    reach (same county and tail, same tail in the city, same county, road and door).
+    By joins on the frame-parsed parts: the key (exact), then (county, road … room) unique in the
+    county, or with no county written (road … room) unique in the city. Only the texts left in a
+    county with a road are parsed again in Python for the similarity step, against the addresses
+    that step can reach (same county, road and door).
     """
     # Sorted, all texts that share a head are neighbours: parsed slice by slice, each head is
     # still parsed about once, and the slices' working columns are let go as they are done.
     distinct = texts.cast(pl.String).fill_null("").unique().sort()
+    tail = pl.concat_str(
+        *(pl.col(c).fill_null("") for c in ("road", "door", "building", "unit", "room")),
+        separator="|",
+    )
     parsed = pl.concat(
-        [parse_texts(part).select("text", "key") for part in _slices(distinct)],
+        [
+            parse_texts(part).select(
+                "text",
+                "key",
+                # `_county`: the key's place is the village code, or "scope/village", or scope.
+                pl.col("place").str.split("/").list.first().str.slice(0, 6).alias("county"),
+                pl.col("road").is_not_null().alias("has_road"),
+                pl.col("door").is_not_null().alias("has_door"),
+                tail.alias("tail"),
+            )
+            for part in _slices(distinct)
+        ],
         how="vertical",
     )
     library = query_frame(
@@ -341,55 +366,81 @@ def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
         _LIBRARY_SCHEMA,
     )
     joined = parsed.join(library.select("key", "id"), on="key", how="left", maintain_order="left")
-    exact = joined.filter(pl.col("id").is_not_null()).select(
-        "text",
-        pl.col("id").alias("address_id"),
-        pl.lit(EXACT).alias("method"),
-        pl.lit(1.0).alias("score"),
-    )
-    rest = joined.filter(pl.col("id").is_null()).get_column("text").to_list()
-    if not rest:
-        return exact
-    pairs: set[tuple[str, str]] = set()
-    doors: set[tuple[str, str, str]] = set()
-    city: set[str] = set()
-    for text in rest:
-        p = parse(text)
-        county = _county(p)
-        if county and p.road:
-            pairs.add((county, _tail(p)))
-            doors.add((county, p.road, p.door or ""))
-        elif p.road and p.door:
-            city.add(_tail(p))
-    lib = library.with_columns(
-        pl.col("village_code").str.slice(0, 6).alias("_county"),
-        pl.concat_str("road", "door_no", "building", "unit", "room", separator="|").alias("_tail"),
-    )
-    wanted = [
-        lib.join(
-            pl.DataFrame(list(pairs), schema=_strings("_county", "_tail"), orient="row"),
-            on=["_county", "_tail"],
-            how="semi",
-        ),
-        lib.join(
-            pl.DataFrame([(t,) for t in city], schema=_strings("_tail"), orient="row"),
-            on="_tail",
-            how="semi",
-        ),
-        lib.join(
-            pl.DataFrame(list(doors), schema=_strings("_county", "road", "door_no"), orient="row"),
-            on=["_county", "road", "door_no"],
-            how="semi",
-        ),
+    out = [
+        joined.filter(pl.col("id").is_not_null()).select(
+            "text",
+            pl.col("id").alias("address_id"),
+            pl.lit(EXACT).alias("method"),
+            pl.lit(1.0).alias("score"),
+        )
     ]
-    reach = pl.concat(wanted).unique("id").sort("id").select(*_LIBRARY_SCHEMA)
-    matcher = AddressMatcher(rows=reach.iter_rows())
-    found = []
-    for text in rest:
-        m = matcher.match(text)
-        found.append((text, m.address_id, m.method, m.score))
-    others = pl.DataFrame(found, schema=MATCH_SCHEMA, orient="row")
-    return pl.concat([exact, others], how="vertical")
+    rest = joined.filter(pl.col("id").is_null()).drop("id")
+    lib = library.select(
+        "id",
+        "road",
+        "door_no",
+        pl.col("village_code").str.slice(0, 6).alias("county"),
+        pl.concat_str("road", "door_no", "building", "unit", "room", separator="|").alias("tail"),
+    )
+    in_county = rest.filter((pl.col("county") != "") & pl.col("has_road"))
+    unique_county = lib.group_by("county", "tail").agg(
+        pl.len().alias("n"), pl.col("id").first().alias("address_id")
+    )
+    in_county = in_county.join(
+        unique_county, on=["county", "tail"], how="left", maintain_order="left"
+    )
+    out.append(
+        in_county.filter(pl.col("n") == 1).select(
+            "text", "address_id", pl.lit(TAIL).alias("method"), pl.lit(0.95).alias("score")
+        )
+    )
+    in_city = rest.filter(
+        ~((pl.col("county") != "") & pl.col("has_road")) & pl.col("has_road") & pl.col("has_door")
+    )
+    unique_city = lib.group_by("tail").agg(
+        pl.len().alias("n"), pl.col("id").first().alias("address_id")
+    )
+    in_city = in_city.join(unique_city, on="tail", how="left", maintain_order="left")
+    out.append(
+        in_city.filter(pl.col("n") == 1).select(
+            "text", "address_id", pl.lit(TAIL).alias("method"), pl.lit(0.9).alias("score")
+        )
+    )
+    # Everything else is unmatched, except what the similarity step may still place.
+    similar = in_county.filter(pl.col("n").fill_null(0) != 1).get_column("text").to_list()
+    nowhere = rest.join(
+        pl.concat([in_county.select("text"), in_city.filter(pl.col("n") == 1).select("text")]),
+        on="text",
+        how="anti",
+    )
+    out.append(
+        nowhere.select(
+            "text",
+            pl.lit(None, pl.Int64()).alias("address_id"),
+            pl.lit("").alias("method"),
+            pl.lit(0.0).alias("score"),
+        )
+    )
+    if similar:
+        doors = set()
+        for text in similar:
+            p = parse(text)
+            doors.add((_county(p), p.road or "", p.door or ""))
+        wanted = pl.DataFrame(
+            list(doors), schema=_strings("county", "road", "door_no"), orient="row"
+        )
+        reach = (
+            library.with_columns(pl.col("village_code").str.slice(0, 6).alias("county"))
+            .join(wanted, on=["county", "road", "door_no"], how="semi", maintain_order="left")
+            .select(*_LIBRARY_SCHEMA)
+        )
+        matcher = AddressMatcher(rows=reach.iter_rows())
+        found = []
+        for text in similar:
+            m = matcher.match(text)
+            found.append((text, m.address_id, m.method, m.score))
+        out.append(pl.DataFrame(found, schema=MATCH_SCHEMA, orient="row"))
+    return pl.concat(out, how="vertical_relaxed").cast(MATCH_SCHEMA)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------- rooms and people
@@ -622,7 +673,7 @@ def _address_tasks(session: Session, items: pl.DataFrame, now: datetime) -> int:
     worker checks each on site."""
     if items.is_empty():
         return 0
-    leaders = _grid_leaders(session)
+    leaders = {g: u for g, u in session.execute(select(GridLeader.grid_code, GridLeader.user_id))}
     grids = query_frame(
         session,
         "SELECT id, grid_code FROM persons",
