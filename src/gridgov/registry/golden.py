@@ -5,26 +5,36 @@ Records that carry a valid citizen ID number (persons) or unified social credit 
 re-runs. Each field's value is chosen by the survivorship table over every linked record
 (`survive_frame`), with its provenance; conflicts open a check task for the leader of the
 record's grid, at most one open task per record and field however often the conflict is seen.
-Records without a valid identifier are left for probabilistic matching (not linked here).
+Records without a valid identifier are matched probabilistically (`resolve.matching`).
 
-Everything is set-based: candidates go through Polars, writes are multi-row statements.
+Columnar and memory-bounded, for a city (13.5 million person records, 5 million persons): source
+records are streamed as Polars frames (`registry.frames`), kept in compact columns and spilled to
+Parquet in a temporary directory, partitioned by golden id; survivorship runs part by part, so the
+working set is one part's candidates. Writes are bulk loads: COPY / executemany into the table or
+a temporary table, then one INSERT … ON CONFLICT or UPDATE … FROM (`db.bulk`, `db.bulk_update`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select, update
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from gridgov.db.bulk import insert_new
-from gridgov.geo.models import GridLeader
+from gridgov.db.bulk import copy_frame
+from gridgov.db.bulk_update import update_from_frame
 from gridgov.ingest.mapping import shipped_mappings
-from gridgov.ingest.models import SourceRecord
+from gridgov.registry.address_frames import query_frame
+from gridgov.registry.frames import bad_fields, source_frames
 from gridgov.registry.models import (
     CheckTask,
     KeyPersonTag,
@@ -36,7 +46,9 @@ from gridgov.registry.models import (
 from gridgov.registry.survive_frame import CANDIDATE_SCHEMA, decide_frame
 from gridgov.registry.survivorship import Survivorship, shipped_survivorship
 
-BATCH = 5_000
+# Source records per survivorship part: a part's candidates and their sorts stay well under a GB.
+PART_RECORDS = 400_000
+CHUNK = 200_000
 PERSON_FIELDS = (
     "citizen_id",
     "name",
@@ -60,8 +72,11 @@ ORG_FIELDS = (
     "phone",
     "hazardous",
 )
+TAG_FIELDS = ("tag_class", "subtype", "risk_level", "valid_from", "valid_to")
 # Identifier fields whose flag (set at import when the check failed) makes a value untrusted.
 FLAGGED = ("citizen_id", "phone", "credit_code", "legal_rep_id", "tenant_id", "owner_id")
+DATE_FIELDS = ("birth_date", "founded_on")
+_UTC = pl.Datetime("us", "UTC")
 
 
 @dataclass
@@ -77,107 +92,340 @@ class ResolveStats:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+# ------------------------------------------------------------------------------ spilling
 
 
-def _bad_fields(flags: Iterable[str]) -> set[str]:
-    return {f.split(":", 1)[0] for f in flags}
+@contextmanager
+def _spill_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="gridgov_golden_"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
-def _records(session: Session, kinds: Sequence[str]) -> list[SourceRecord]:
-    return list(
-        session.scalars(
-            select(SourceRecord).where(SourceRecord.kind.in_(kinds)).order_by(SourceRecord.id)
+@dataclass
+class _Spilled:
+    """Source records in compact columns, one Parquet file per streamed chunk."""
+
+    root: Path
+    chunks: list[Path]
+    count: int
+    idents: pl.DataFrame  # record_id, ident: the records with a valid identifier
+
+
+def _spill(
+    session: Session,
+    root: Path,
+    kinds: Sequence[str],
+    fields: Sequence[str],
+    ident: str,
+    ident_ok: pl.Expr,
+) -> _Spilled:
+    """Stream the records of `kinds` to Parquet; keep aside each valid identifier (`ident_ok`)."""
+    (root / "records").mkdir()
+    chunks, idents, count = [], [], 0
+    for i, frame in enumerate(source_frames(session, kinds, fields, chunk=CHUNK)):
+        compact = frame.select(
+            pl.col("id").alias("record_id"),
+            pl.col("source").cast(pl.Categorical()),
+            pl.col("dataset").cast(pl.Categorical()),
+            pl.col("kind").cast(pl.Categorical()),
+            "as_of",
+            "loaded_at",
+            pl.col("grid_code").cast(pl.Categorical()),
+            bad_fields(pl.col("flags")).alias("bad"),
+            *fields,
+        )
+        count += compact.height
+        idents.append(
+            compact.filter(
+                pl.col(ident).is_not_null()
+                & ~pl.col("bad").list.contains(ident).fill_null(False)
+                & ident_ok
+            ).select("record_id", pl.col(ident).alias("ident"))
+        )
+        path = root / "records" / f"{i:05d}.parquet"
+        compact.write_parquet(path)
+        chunks.append(path)
+    ident_frame = (
+        pl.concat(idents)
+        if idents
+        else pl.DataFrame(schema={"record_id": pl.Int64(), "ident": pl.String()})
+    )
+    return _Spilled(root, chunks, count, ident_frame)
+
+
+def _partition(spilled: _Spilled, key_of: pl.DataFrame) -> tuple[list[Path], Path]:
+    """Records with a golden key into parts by key (each key's records in one part); the others
+    into one folder. Returns the parts' folders and the unlinked folder."""
+    parts = max(1, -(-spilled.count // PART_RECORDS))
+    dirs = [spilled.root / f"part{k:04d}" for k in range(parts)]
+    unlinked = spilled.root / "unlinked"
+    for d in (*dirs, unlinked):
+        d.mkdir()
+    for i, path in enumerate(spilled.chunks):
+        records = pl.read_parquet(path).join(key_of, on="record_id", how="left")
+        records.filter(pl.col("key").is_null()).drop("key").write_parquet(
+            unlinked / f"{i:05d}.parquet"
+        )
+        linked = records.filter(pl.col("key").is_not_null())
+        split = linked.with_columns((pl.col("key") % parts).alias("_part")).partition_by(
+            "_part", as_dict=True, include_key=False
+        )
+        for (k,), part in split.items():
+            part.write_parquet(dirs[int(k)] / f"{i:05d}.parquet")
+        path.unlink()
+    return dirs, unlinked
+
+
+def _read_dir(path: Path) -> pl.DataFrame | None:
+    files = sorted(path.glob("*.parquet"))
+    if not files:
+        return None
+    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+
+
+# ------------------------------------------------------------------------------ survivorship
+
+
+def _candidates(records: pl.DataFrame, fields: Sequence[str]) -> pl.DataFrame:
+    """One row per non-empty field value of each record (`CANDIDATE_SCHEMA`), by unpivot."""
+    index = ["key", "record_id", "source", "as_of"]
+    long = (
+        records.select(*index, *fields)
+        .unpivot(index=index, on=list(fields), variable_name="field", value_name="value")
+        .filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
+    )
+    bad = (
+        records.select("record_id", pl.col("bad").alias("field"))
+        .explode("field")
+        .drop_nulls()
+        .unique()
+        .with_columns(pl.lit(False).alias("valid"))
+    )
+    return (
+        long.join(bad, on=["record_id", "field"], how="left")
+        .with_columns(pl.col("valid").fill_null(True))
+        .select(
+            pl.col(c).cast(t) if c != "as_of" else pl.col(c).cast(_UTC)
+            for c, t in CANDIDATE_SCHEMA.items()
         )
     )
 
 
-def _candidates(
-    records: Sequence[SourceRecord], key_of: dict[int, int], fields: Sequence[str]
-) -> pl.DataFrame:
-    rows = []
-    for r in records:
-        key = key_of.get(r.id)
-        if key is None:
-            continue
-        bad = _bad_fields(r.flags or [])
-        for f in fields:
-            value = r.values.get(f)
-            if value is None or value == "":
-                continue
-            rows.append(
-                {
-                    "key": key,
-                    "field": f,
-                    "value": str(value),
-                    "source": r.source,
-                    "as_of": r.as_of,
-                    "record_id": r.id,
-                    "valid": f not in bad,
-                }
+def _iso(col: pl.Expr) -> pl.Expr:
+    """`datetime.isoformat()` of UTC datetimes (microseconds only when there are some)."""
+    return (
+        pl.when(col.dt.microsecond() != 0)
+        .then(col.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f%:z"))
+        .otherwise(col.dt.strftime("%Y-%m-%dT%H:%M:%S%:z"))
+    )
+
+
+@dataclass
+class _Decided:
+    updates: pl.DataFrame  # one row per key: the table's columns to set
+    tasks: pl.DataFrame  # key, field, kind, candidates (JSON text)
+
+
+def _decide(
+    records: pl.DataFrame,
+    fields: Sequence[str],
+    table: Survivorship,
+    entity: str,
+    now: datetime,
+    *,
+    grids_from_checks: bool,
+) -> _Decided:
+    """Survivorship for the keys of `records` (all of each key's records): the update of each
+    golden record (chosen fields typed, provenance JSON, sources, updated_at[, grid_code]) and
+    its conflicts."""
+    decisions = decide_frame(_candidates(records, fields), table, entity)
+    chosen = decisions.chosen
+    counts = records.group_by("key").agg(pl.len().cast(pl.Int64).alias("sources"))
+    provenance = (
+        chosen.sort("key", "field")
+        .group_by("key", maintain_order=True)
+        .agg(
+            pl.format(
+                '"{}": {}',
+                "field",
+                pl.struct(
+                    "source",
+                    pl.col("record_id").alias("record"),
+                    pl.col("as_of").dt.strftime("%Y-%m-%d").alias("as_of"),
+                ).struct.json_encode(),
             )
-    return pl.DataFrame(rows, schema=CANDIDATE_SCHEMA)
+            .str.join(", ")
+            .alias("_prov")
+        )
+    )
+    updates = counts.join(provenance, on="key", how="left").select(
+        pl.col("key").alias("id"),
+        pl.concat_str(pl.lit("{"), pl.col("_prov").fill_null(""), pl.lit("}")).alias("provenance"),
+        "sources",
+        pl.lit(now).cast(_UTC).alias("updated_at"),
+    )
+    if not chosen.is_empty():
+        wide = chosen.pivot(on="field", index="key", values="value")
+        typed = [
+            pl.col(c).str.to_date("%Y-%m-%d", strict=False)
+            if c in DATE_FIELDS
+            else (pl.col(c) == "1")
+            if c == "hazardous"
+            else pl.col(c)
+            for c in wide.columns
+            if c != "key"
+        ]
+        wide = wide.select(pl.col("key").alias("id"), *typed)
+        updates = updates.join(wide, on="id", how="left")
+    if grids_from_checks:
+        # Grid: the latest field check that placed the person (address placement refines this);
+        # equal times to the later record.
+        grids = (
+            records.filter((pl.col("kind") == "check") & pl.col("grid_code").is_not_null())
+            .select(
+                "key",
+                "record_id",
+                pl.coalesce("as_of", "loaded_at").alias("_when"),
+                pl.col("grid_code").cast(pl.String),
+            )
+            .sort("_when", "record_id")
+            .group_by("key")
+            .last()
+            .select(pl.col("key").alias("id"), "grid_code")
+        )
+        updates = updates.join(grids, on="id", how="left")
+    candidates = pl.col("candidates").list.eval(
+        pl.struct(
+            pl.element().struct.field("value"),
+            pl.element().struct.field("source"),
+            pl.element().struct.field("record_id").alias("record"),
+            _iso(pl.element().struct.field("as_of")).alias("as_of"),
+        ).struct.json_encode()
+    )
+    tasks = decisions.conflicts.select(
+        "key",
+        "field",
+        "kind",
+        pl.format("[{}]", candidates.list.join(", ")).alias("candidates"),
+    )
+    return _Decided(updates.sort("id"), tasks)
 
 
-def _pairs(session: Session, stmt: Any) -> dict[Any, Any]:
-    """A two-column query as a dict (first column → second)."""
-    return {a: b for a, b in session.execute(stmt)}
+def _update(session: Session, model: Any, updates: pl.DataFrame) -> None:
+    """Write decided updates; columns a key has no value for keep the stored one."""
+    keep = [c for c in updates.columns if c not in ("id", "provenance", "sources", "updated_at")]
+    update_from_frame(session, model.__table__, updates, key="id", keep_null=keep)
 
 
-def _grid_leaders(session: Session) -> dict[str, int]:
-    return {g: u for g, u in session.execute(select(GridLeader.grid_code, GridLeader.user_id))}
+def _grid_leaders(session: Session) -> pl.DataFrame:
+    return query_frame(
+        session,
+        "SELECT grid_code, user_id FROM grid_leaders",
+        {"grid_code": pl.String(), "assignee_id": pl.Int64()},
+    )
 
 
 def _open_tasks(
-    session: Session,
-    entity: str,
-    conflicts: pl.DataFrame,
-    grids: dict[int, str | None],
-    leaders: dict[str, int],
-    now: datetime,
+    session: Session, entity: str, tasks: pl.DataFrame, grids: pl.DataFrame, now: datetime
 ) -> int:
-    rows = []
-    for c in conflicts.iter_rows(named=True):
-        grid = grids.get(c["key"])
-        rows.append(
-            {
-                "entity": entity,
-                "entity_id": c["key"],
-                "field": c["field"],
-                "kind": c["kind"],
-                "candidates": [
-                    {
-                        "value": x["value"],
-                        "source": x["source"],
-                        "record": x["record_id"],
-                        "as_of": x["as_of"].isoformat() if x["as_of"] else None,
-                    }
-                    for x in c["candidates"]
-                ],
-                "grid_code": grid,
-                "assignee_id": leaders.get(grid) if grid else None,
-                "status": "open",
-                "open_key": f"{entity}:{c['key']}:{c['field']}",
-                "created_at": now,
-                "note": "",
-            }
+    """Check tasks for the conflicts (key, field, kind, candidates JSON); grids: id, grid_code."""
+    if tasks.is_empty():
+        return 0
+    leaders = _grid_leaders(session)
+    rows = (
+        tasks.sort("key", "field")
+        .join(grids.rename({"id": "key"}), on="key", how="left", maintain_order="left")
+        .join(leaders.unique("grid_code"), on="grid_code", how="left", maintain_order="left")
+        .select(
+            pl.lit(entity).alias("entity"),
+            pl.col("key").alias("entity_id"),
+            "field",
+            "kind",
+            "candidates",
+            "grid_code",
+            "assignee_id",
+            pl.lit("open").alias("status"),
+            pl.format(f"{entity}:{{}}:{{}}", "key", "field").alias("open_key"),
+            pl.lit(now).cast(_UTC).alias("created_at"),
+            pl.lit("").alias("note"),
         )
-    opened = 0
-    for chunk in _chunks(rows):
-        opened += insert_new(session, CheckTask.__table__, chunk, conflict=("open_key",))
-    return opened
+    )
+    return copy_frame(session, CheckTask.__table__, rows, conflict=("open_key",))
 
 
-def _typed(field_name: str, value: str | None) -> Any:
-    if value is None:
-        return None
-    if field_name in ("birth_date", "founded_on"):
-        return date.fromisoformat(value)
-    if field_name == "hazardous":
-        return value == "1"
-    return value
+def _golden_ids(
+    session: Session, model: Any, key: str, idents: pl.Series, now: datetime, stats: ResolveStats
+) -> pl.DataFrame:
+    """Golden ids by identifier (`model.<key>`), creating a bare record for each new one, in
+    identifier order. Returns ident, key (the golden id)."""
+    table = model.__tablename__
+    wanted = idents.unique().sort().rename("ident").to_frame()
+
+    def known() -> pl.DataFrame:
+        sql = f"SELECT {key}, id FROM {table} WHERE {key} IS NOT NULL"  # noqa: S608 (model names)
+        found = query_frame(session, sql, {"ident": pl.String(), "key": pl.Int64()})
+        return wanted.join(found, on="ident", how="inner")
+
+    have = known()
+    new = wanted.join(have, on="ident", how="anti")
+    if not new.is_empty():
+        rows = new.select(
+            pl.col("ident").alias(key),
+            pl.lit("").alias("name"),
+            pl.lit(now).cast(_UTC).alias("updated_at"),
+        )
+        session.flush()
+        rows = _with_defaults(model.__table__, rows)
+        stats.created += copy_frame(session, model.__table__, rows, conflict=(key,))
+        have = known()
+    return have
+
+
+def _with_defaults(table: Any, rows: pl.DataFrame) -> pl.DataFrame:
+    """The model's Python-side defaults for the columns the frame leaves out (as the ORM would
+    fill them; JSON ones as JSON text)."""
+    extra = []
+    for column in table.columns:
+        default = column.default
+        if column.name in rows.columns or column.primary_key or default is None:
+            continue
+        value = default.arg if default.is_scalar else default.arg(None)
+        if isinstance(value, dict | list):
+            value = json.dumps(value)
+        extra.append(pl.lit(value).alias(column.name))
+    return rows.with_columns(extra)
+
+
+def _link(session: Session, entity: str, key_of: pl.DataFrame, method: str) -> int:
+    """Record links (record_id, key) by one method; existing links are kept."""
+    rows = key_of.sort("record_id").select(
+        pl.col("record_id").alias("source_record_id"),
+        pl.lit(entity).alias("entity"),
+        pl.col("key").alias("entity_id"),
+        pl.lit(method).alias("method"),
+        pl.lit(None, pl.Float64()).alias("score"),
+    )
+    return copy_frame(session, RecordLink.__table__, rows, conflict=("source_record_id",))
+
+
+def _links_of(session: Session, entity: str) -> pl.DataFrame:
+    return query_frame(
+        session,
+        # entity comes from code ("person", "org")
+        f"SELECT source_record_id, entity_id FROM record_links WHERE entity = '{entity}'",  # noqa: S608
+        {"record_id": pl.Int64(), "key": pl.Int64()},
+    )
+
+
+def _grids(session: Session, table: str) -> pl.DataFrame:
+    return query_frame(
+        session,
+        f"SELECT id, grid_code FROM {table}",  # noqa: S608 (model names)
+        {"id": pl.Int64(), "grid_code": pl.String()},
+    )
 
 
 # ------------------------------------------------------------------------------ persons
@@ -196,257 +444,275 @@ def resolve_persons(
     (`resolve.matching`); fields by survivorship; tags; field-check grids; check tasks."""
     table = table or shipped_survivorship()
     stats = ResolveStats()
-    records = _records(session, PERSON_KINDS)
-    stats.records = len(records)
-    cid_of: dict[int, str] = {}
-    for r in records:
-        cid = r.values.get("citizen_id")
-        if cid and "citizen_id" not in _bad_fields(r.flags or []) and len(cid) == 18:
-            cid_of[r.id] = cid
-    stats.linked = len(cid_of)
-    ids = _ids_for(session, Person, "citizen_id", set(cid_of.values()), now, stats)
-    stats.links = _link(session, "person", {rid: ids[cid] for rid, cid in cid_of.items()}, "id")
-    record_ids = {r.id for r in records}
-    if probabilistic:
-        # Golden persons need their values before others can be compared with them.
-        _survive_persons(session, records, _person_links(session, record_ids), table, now)
-        _match_unlinked(session, records, now, stats)
-    key_of = _person_links(session, record_ids)
-    stats.unlinked = len(records) - len(key_of)
-    decisions, updated, known_grids = _survive_persons(session, records, key_of, table, now)
-    stats.updated = updated
-    stats.tasks_opened = _open_tasks(
-        session, "person", decisions.conflicts, known_grids, _grid_leaders(session), now
-    )
-    stats.tags = _tags(session, records, key_of, known_grids, now)
+    session.flush()
+    fields = (*PERSON_FIELDS, "address", *TAG_FIELDS)
+    with _spill_dir() as root:
+        spilled = _spill(
+            session,
+            root,
+            PERSON_KINDS,
+            fields,
+            "citizen_id",
+            pl.col("citizen_id").str.len_chars() == 18,
+        )
+        stats.records = spilled.count
+        stats.linked = spilled.idents.height
+        ids = _golden_ids(session, Person, "citizen_id", spilled.idents["ident"], now, stats)
+        by_id = spilled.idents.join(ids, on="ident").select("record_id", "key")
+        stats.links = _link(session, "person", by_id, "id")
+        del by_id, ids
+        dirs, unlinked_dir = _partition(spilled, _links_of(session, "person"))
+        tasks: list[pl.DataFrame] = []
+        tags: list[pl.DataFrame] = []
+        keys: list[pl.Series] = []
+        for d in dirs:
+            records = _read_dir(d)
+            if records is None:
+                continue
+            decided = _decide(records, PERSON_FIELDS, table, "person", now, grids_from_checks=True)
+            _update(session, Person, decided.updates)
+            keys.append(decided.updates["id"])
+            tasks.append(decided.tasks)
+            tags.append(_tag_records(records))
+        unlinked = _read_dir(unlinked_dir)
+        stats.unlinked = unlinked.height if unlinked is not None else 0
+        if probabilistic and unlinked is not None and not unlinked.is_empty():
+            found = _match_unlinked(session, unlinked, now, stats)
+            if not found.is_empty():
+                # The persons that gained records: decided again over all of their records.
+                affected = found["key"].unique()
+                newly = unlinked.join(found, on="record_id", how="inner")
+                stats.unlinked -= newly.height
+                own = [
+                    pl.scan_parquet(d / "*.parquet").filter(pl.col("key").is_in(affected.implode()))
+                    for d in dirs
+                    if any(d.glob("*.parquet"))
+                ]
+                again = pl.concat([*(f.collect() for f in own), newly], how="diagonal_relaxed")
+                decided = _decide(
+                    again, PERSON_FIELDS, table, "person", now, grids_from_checks=True
+                )
+                _update(session, Person, decided.updates)
+                keys.append(decided.updates["id"])
+                tasks = [t.filter(~pl.col("key").is_in(affected.implode())) for t in tasks]
+                tasks.append(decided.tasks)
+                tags.append(_tag_records(newly))
+        stats.updated = pl.concat(keys).n_unique() if keys else 0
+        grids = _grids(session, "persons")
+        if tasks:
+            stats.tasks_opened = _open_tasks(session, "person", pl.concat(tasks), grids, now)
+        if tags:
+            stats.tags = _tags(session, pl.concat(tags, how="vertical_relaxed"), grids, now)
     session.flush()
     return stats
 
 
-def _person_links(session: Session, record_ids: set[int]) -> dict[int, int]:
-    return {
-        rid: pid
-        for rid, pid in session.execute(
-            select(RecordLink.source_record_id, RecordLink.entity_id).where(
-                RecordLink.entity == "person"
-            )
-        )
-        if rid in record_ids
-    }
-
-
-def _survive_persons(
-    session: Session,
-    records: Sequence[SourceRecord],
-    key_of: dict[int, int],
-    table: Survivorship,
-    now: datetime,
-) -> tuple[Any, int, dict[Any, Any]]:
-    """Apply survivorship to every person with linked records; return decisions, count, grids."""
-    decisions = decide_frame(_candidates(records, key_of, PERSON_FIELDS), table, "person")
-    # Grid: the latest field check that placed the person (address placement refines this).
-    grids: dict[int, str | None] = {}
-    latest_check: dict[int, datetime] = {}
-    for r in records:
-        key = key_of.get(r.id)
-        if key is None or r.kind != "check" or not r.grid_code:
-            continue
-        when = r.as_of or r.loaded_at
-        if key not in latest_check or when >= latest_check[key]:
-            latest_check[key], grids[key] = when, r.grid_code
-    counts: dict[int, int] = {}
-    for key in key_of.values():
-        counts[key] = counts.get(key, 0) + 1
-    updates: dict[int, dict[str, Any]] = {
-        key: {"id": key, "provenance": {}, "sources": n, "updated_at": now}
-        for key, n in counts.items()
-    }
-    for d in decisions.chosen.iter_rows(named=True):
-        u = updates[d["key"]]
-        u[d["field"]] = _typed(d["field"], d["value"])
-        u["provenance"][d["field"]] = {
-            "source": d["source"],
-            "record": d["record_id"],
-            "as_of": d["as_of"].date().isoformat() if d["as_of"] else None,
-        }
-    for key, grid in grids.items():
-        updates[key]["grid_code"] = grid
-    for chunk in _chunks(list(updates.values())):
-        session.execute(update(Person), list(chunk))
-    known_grids = _pairs(
-        session,
-        select(Person.id, Person.grid_code).where(Person.id.in_(list(updates)))
-        if len(updates) < 30_000
-        else select(Person.id, Person.grid_code),
-    )
-    return decisions, len(updates), known_grids
-
-
 def _match_unlinked(
-    session: Session, records: Sequence[SourceRecord], now: datetime, stats: ResolveStats
-) -> None:
-    """Records without a valid ID number: linked to a golden person, or made new persons."""
-    from gridgov.registry.places import parse
-    from gridgov.resolve.matching import Person as Side
-    from gridgov.resolve.matching import match
+    session: Session, unlinked: pl.DataFrame, now: datetime, stats: ResolveStats
+) -> pl.DataFrame:
+    """Records without a valid ID number: linked to a golden person, or made new persons.
+    Returns record_id, key of the links made."""
+    from gridgov.resolve.matching import match_tables, side_frame
 
-    linked = set(
-        session.scalars(select(RecordLink.source_record_id).where(RecordLink.entity == "person"))
+    def addresses(frame: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
+        """addr (road|door|building|unit|room) and door (road|door) of the first non-empty
+        address column, when it parses to a road and a door."""
+        from gridgov.registry.address_frames import parse_texts
+
+        text = pl.coalesce(*(pl.when(pl.col(c) != "").then(pl.col(c)) for c in cols))
+        texts = frame.select(text.alias("text"))
+        distinct = texts.get_column("text").drop_nulls().unique()
+        if distinct.is_empty():
+            return frame.with_columns(
+                pl.lit(None, pl.String()).alias("addr"), pl.lit(None, pl.String()).alias("door")
+            )
+        parsed = (
+            parse_texts(distinct)
+            .select(
+                "text",
+                pl.when((pl.col("road").fill_null("") != "") & (pl.col("door").fill_null("") != ""))
+                .then(
+                    pl.concat_str(
+                        *(
+                            pl.col(c).fill_null("")
+                            for c in ("road", "door", "building", "unit", "room")
+                        ),
+                        separator="|",
+                    )
+                )
+                .alias("addr"),
+            )
+            .with_columns(
+                pl.col("addr").str.split("|").list.slice(0, 2).list.join("|").alias("door")
+            )
+        )
+        return frame.with_columns(texts.get_column("text")).join(
+            parsed, on="text", how="left", maintain_order="left"
+        )
+
+    flagged = pl.col("bad").list.contains("phone").fill_null(False)
+    records = addresses(
+        unlinked.select(
+            pl.col("record_id").cast(pl.String).alias("uid"),
+            pl.col("name").fill_null(""),
+            pl.col("birth_date").alias("dob"),
+            "sex",
+            pl.col("citizen_id").alias("cid"),
+            pl.when(~flagged).then(pl.col("phone")).alias("phone"),
+            "actual_address",
+            "address",
+            "registered_address",
+        ),
+        ("actual_address", "address", "registered_address"),
+    ).select("uid", "name", "dob", "sex", "cid", "phone", "addr", "door")
+    mention = side_frame(records)
+    golden_all = query_frame(
+        session,
+        "SELECT id, name, birth_date, sex, citizen_id, phone, actual_address, registered_address "
+        "FROM persons ORDER BY id",
+        {"uid": pl.Int64(), "name": pl.String(), "dob": pl.String(), "sex": pl.String(),
+         "cid": pl.String(), "phone": pl.String(), "actual_address": pl.String(),
+         "registered_address": pl.String()},
+    )  # fmt: skip
+    population = golden_all.height + mention.height
+    golden = _sharing_a_block(golden_all, mention)
+    del golden_all
+    golden = addresses(golden, ("actual_address", "registered_address")).select(
+        pl.col("uid").cast(pl.String), "name", "dob", "sex", "cid", "phone", "addr", "door"
     )
-    todo = [r for r in records if r.id not in linked]
-    if not todo:
-        return
-
-    def address(text: str | None) -> tuple[str | None, str | None]:
-        if not text:
-            return None, None
-        p = parse(text)
-        if not p.road or not p.door:
-            return None, None
-        return "|".join(x or "" for x in (p.road, p.door, p.building, p.unit, p.room)), (
-            f"{p.road}|{p.door}"
-        )
-
-    sides = []
-    for r in todo:
-        v = r.values
-        bad = _bad_fields(r.flags or [])
-        addr, door = address(
-            v.get("actual_address") or v.get("address") or v.get("registered_address")
-        )
-        sides.append(
-            Side(
-                uid=str(r.id),
-                name=v.get("name", ""),
-                dob=v.get("birth_date"),
-                sex=v.get("sex"),
-                cid=v.get("citizen_id") or None,
-                phone=v.get("phone") if "phone" not in bad else None,
-                addr=addr,
-                door=door,
-            )
-        )
-    golden = []
-    for p in session.execute(
-        select(
-            Person.id, Person.name, Person.birth_date, Person.sex, Person.citizen_id,
-            Person.phone, Person.actual_address, Person.registered_address,
-        )
-    ):  # fmt: skip
-        addr, door = address(p.actual_address or p.registered_address)
-        golden.append(
-            Side(
-                uid=str(p.id), name=p.name, dob=p.birth_date.isoformat() if p.birth_date else None,
-                sex=p.sex, cid=p.citizen_id, phone=p.phone or None, addr=addr, door=door,
-            )
-        )  # fmt: skip
-    found = match(golden, sides)
-    links = [
-        {"source_record_id": int(rid), "entity": "person", "entity_id": int(gid),
-         "method": "splink", "score": round(prob, 6)}
-        for rid, (gid, prob) in found.to_golden.items()
-    ]  # fmt: skip
-    stats.extra["matched"] = len(links)
+    golden_side = side_frame(golden)
+    # The address and pinyin blocks are known only now: keep the persons sharing any block.
+    golden_side = golden_side.filter(_any_block(golden_side, mention))
+    stats.extra["golden_compared"] = golden_side.height
+    found = match_tables(golden_side, mention, population=population)
+    links = pl.DataFrame(
+        [(int(rid), int(gid), "splink", round(p, 6)) for rid, (gid, p) in found.to_golden.items()],
+        schema={"record_id": pl.Int64(), "key": pl.Int64(), "method": pl.String(),
+                "score": pl.Float64()},
+        orient="row",
+    )  # fmt: skip
+    stats.extra["matched"] = links.height
     if found.new_clusters:
-        from sqlalchemy import insert
-
         new_ids = session.scalars(
             insert(Person).returning(Person.id, sort_by_parameter_order=True),
             [{"citizen_id": None, "name": "", "updated_at": now} for _ in found.new_clusters],
         ).all()
         stats.created += len(new_ids)
         stats.extra["new_without_id"] = len(new_ids)
-        for pid, members in zip(new_ids, found.new_clusters, strict=True):
-            links.extend(
-                {"source_record_id": int(rid), "entity": "person", "entity_id": pid,
-                 "method": "splink-new", "score": None}
-                for rid in members
-            )  # fmt: skip
-    for chunk in _chunks(links):
-        stats.links += insert_new(
-            session, RecordLink.__table__, chunk, conflict=("source_record_id",)
+        links = pl.concat(
+            [
+                links,
+                pl.DataFrame(
+                    [
+                        (int(rid), pid, "splink-new", None)
+                        for pid, members in zip(new_ids, found.new_clusters, strict=True)
+                        for rid in members
+                    ],
+                    schema=links.schema,
+                    orient="row",
+                ),
+            ]
         )
+    rows = links.sort("record_id").select(
+        pl.col("record_id").alias("source_record_id"),
+        pl.lit("person").alias("entity"),
+        pl.col("key").alias("entity_id"),
+        "method",
+        "score",
+    )
+    stats.links += copy_frame(session, RecordLink.__table__, rows, conflict=("source_record_id",))
+    return links.select("record_id", "key")
 
 
-def _ids_for(
-    session: Session, model: Any, key: str, keys: set[str], now: datetime, stats: ResolveStats
-) -> dict[str, int]:
-    """Golden ids by identifier (`model.<key>`), creating a bare record for each new one."""
-    column = getattr(model, key)
-    wanted = sorted(keys)
-    ids: dict[str, int] = {}
-
-    def lookup(chunk: Sequence[str]) -> None:
-        ids.update(_pairs(session, select(column, model.id).where(column.in_(chunk))))
-
-    for chunk in _chunks(wanted):
-        lookup(chunk)
-    new = [k for k in wanted if k not in ids]
-    for chunk in _chunks(new):
-        rows = [{key: k, "name": "", "updated_at": now} for k in chunk]
-        stats.created += insert_new(session, model.__table__, rows, conflict=(key,))
-        lookup(chunk)
-    return ids
+def _sharing_a_block(golden: pl.DataFrame, mention: pl.DataFrame) -> pl.DataFrame:
+    """Golden persons that may share a blocking key with a record, by the keys known before
+    pinyin and address parsing: birth date, phone, ID number; or a birth year with the records'
+    (for the pinyin block) or an address (for the address block, parsed later)."""
+    years = mention.get_column("byear").drop_nulls().unique().implode()
+    has_addr = mention.get_column("addr").drop_nulls().len() > 0
+    keep = (
+        pl.col("dob").is_in(mention.get_column("dob").drop_nulls().unique().implode())
+        | pl.col("phone").is_in(mention.get_column("phone").drop_nulls().unique().implode())
+        | pl.col("cid").is_in(mention.get_column("cid").drop_nulls().unique().implode())
+        | pl.col("dob").str.slice(0, 4).is_in(years)
+    )
+    if has_addr:
+        keep = keep | (pl.col("actual_address") != "") | (pl.col("registered_address") != "")
+    return golden.filter(keep.fill_null(False))
 
 
-def _link(session: Session, entity: str, key_of: dict[int, int], method: str) -> int:
-    rows = [
-        {
-            "source_record_id": rid,
-            "entity": entity,
-            "entity_id": key,
-            "method": method,
-            "score": None,
-        }
-        for rid, key in key_of.items()
-    ]
-    made = 0
-    for chunk in _chunks(rows):
-        made += insert_new(session, RecordLink.__table__, chunk, conflict=("source_record_id",))
-    return made
+def _any_block(golden: pl.DataFrame, mention: pl.DataFrame) -> pl.Expr:
+    """Whether a golden person shares one of `matching`'s blocking keys with a record."""
+
+    def among(*cols: str) -> pl.Expr:
+        keys = mention.select(*cols).drop_nulls().unique()
+        if len(cols) == 1:
+            return pl.col(cols[0]).is_in(keys.get_column(cols[0]).implode())
+        joined = keys.select(pl.concat_str(*cols, separator="\x1f").alias("k"))
+        return pl.concat_str(*cols, separator="\x1f").is_in(joined.get_column("k").implode())
+
+    return (
+        among("dob")
+        | among("phone")
+        | among("py", "byear")
+        | among("addr", "surname")
+        | among("cid")
+    ).fill_null(False)
 
 
-def _tags(
-    session: Session,
-    records: Sequence[SourceRecord],
-    key_of: dict[int, int],
-    grids: dict[int, str | None],
-    now: datetime,
-) -> int:
+def _tag_records(records: pl.DataFrame) -> pl.DataFrame:
+    return records.filter(pl.col("kind") == "tag").select(
+        "key", "record_id", "source", "dataset", *TAG_FIELDS
+    )
+
+
+def _tags(session: Session, records: pl.DataFrame, grids: pl.DataFrame, now: datetime) -> int:
+    if records.is_empty():
+        return 0
     mappings = shipped_mappings()
-    rows = []
-    for r in records:
-        key = key_of.get(r.id)
-        if key is None or r.kind != "tag":
-            continue
-        ds = next(
-            (d for d in mappings.sources[r.source].datasets if d.name == r.dataset), None
-        ) if r.source in mappings.sources else None  # fmt: skip
-        v = r.values
-        rows.append(
-            {
-                "person_id": key,
-                "tag_class": v.get("tag_class", ""),
-                "subtype": v.get("subtype", ""),
-                "sensitive": bool(ds.sensitive) if ds else v.get("tag_class") == "control",
-                "detail": f"风险等级 {v['risk_level']}" if v.get("risk_level") else "",
-                "valid_from": _typed("birth_date", v.get("valid_from")),
-                "valid_to": _typed("birth_date", v.get("valid_to")),
-                "source": r.source,
-                "source_record_id": r.id,
-                "grid_code": grids.get(key),
-                "updated_at": now,
-            }
+    sensitive = pl.DataFrame(
+        [
+            (code, d.name, bool(d.sensitive))
+            for code, src in mappings.sources.items()
+            for d in src.datasets
+        ],
+        schema={"source": pl.String(), "dataset": pl.String(), "_sensitive": pl.Boolean()},
+        orient="row",
+    ).unique(["source", "dataset"], keep="first")
+    tag_class = pl.col("tag_class").fill_null("")
+    rows = (
+        records.with_columns(pl.col("source", "dataset").cast(pl.String))
+        .sort("record_id")
+        .join(sensitive, on=["source", "dataset"], how="left", maintain_order="left")
+        .join(grids.rename({"id": "key"}), on="key", how="left", maintain_order="left")
+        .select(
+            pl.col("key").alias("person_id"),
+            tag_class.alias("tag_class"),
+            pl.col("subtype").fill_null("").alias("subtype"),
+            pl.coalesce("_sensitive", tag_class == "control").alias("sensitive"),
+            pl.when(pl.col("risk_level").fill_null("") != "")
+            .then(pl.format("风险等级 {}", "risk_level"))
+            .otherwise(pl.lit(""))
+            .alias("detail"),
+            pl.col("valid_from").str.to_date("%Y-%m-%d", strict=False).alias("valid_from"),
+            pl.col("valid_to").str.to_date("%Y-%m-%d", strict=False).alias("valid_to"),
+            "source",
+            pl.col("record_id").alias("source_record_id"),
+            "grid_code",
+            pl.lit(now).cast(_UTC).alias("updated_at"),
         )
-    made = 0
-    for chunk in _chunks(rows):
-        made += insert_new(
-            session,
-            KeyPersonTag.__table__,
-            chunk,
-            conflict=("person_id", "tag_class", "subtype", "source"),
+    )
+    if session.connection().dialect.name == "sqlite":
+        rows = rows.with_columns(
+            pl.col("valid_from", "valid_to").dt.strftime("%Y-%m-%d"),
+            pl.col("sensitive").cast(pl.Int8),
         )
-    return made
+    return copy_frame(
+        session,
+        KeyPersonTag.__table__,
+        rows,
+        conflict=("person_id", "tag_class", "subtype", "source"),
+    )
 
 
 # ------------------------------------------------------------------------ organizations
@@ -458,91 +724,103 @@ def resolve_organizations(
     """Golden organizations by valid credit code; legal representatives and employees linked."""
     table = table or shipped_survivorship()
     stats = ResolveStats()
-    records = _records(session, ("org",))
-    stats.records = len(records)
-    code_of = {
-        r.id: r.values["credit_code"]
-        for r in records
-        if r.values.get("credit_code") and "credit_code" not in _bad_fields(r.flags or [])
-    }
-    stats.linked, stats.unlinked = len(code_of), len(records) - len(code_of)
-    ids = _ids_for(session, Organization, "credit_code", set(code_of.values()), now, stats)
-    key_of = {rid: ids[code] for rid, code in code_of.items()}
-    decisions = decide_frame(_candidates(records, key_of, ORG_FIELDS), table, "organization")
-    counts: dict[int, int] = {}
-    for key in key_of.values():
-        counts[key] = counts.get(key, 0) + 1
-    updates: dict[int, dict[str, Any]] = {
-        key: {"id": key, "provenance": {}, "sources": n, "updated_at": now}
-        for key, n in counts.items()
-    }
-    legal_rep_ids: dict[int, str] = {}
-    for d in decisions.chosen.iter_rows(named=True):
-        u = updates[d["key"]]
-        if d["field"] == "legal_rep_id":
-            legal_rep_ids[d["key"]] = d["value"]
-        else:
-            u[d["field"]] = _typed(d["field"], d["value"])
-        u["provenance"][d["field"]] = {
-            "source": d["source"],
-            "record": d["record_id"],
-            "as_of": d["as_of"].date().isoformat() if d["as_of"] else None,
-        }
-    persons = (
-        _pairs(
+    session.flush()
+    with _spill_dir() as root:
+        spilled = _spill(session, root, ("org",), ORG_FIELDS, "credit_code", pl.lit(True))
+        stats.records = spilled.count
+        stats.linked = spilled.idents.height
+        stats.unlinked = stats.records - stats.linked
+        ids = _golden_ids(session, Organization, "credit_code", spilled.idents["ident"], now, stats)
+        key_of = spilled.idents.join(ids, on="ident").select("record_id", "key")
+        dirs, _ = _partition(spilled, key_of)
+        persons = query_frame(
             session,
-            select(Person.citizen_id, Person.id).where(
-                Person.citizen_id.in_(sorted(set(legal_rep_ids.values())))
-            ),
+            "SELECT citizen_id, id FROM persons WHERE citizen_id IS NOT NULL",
+            {"legal_rep_id": pl.String(), "legal_rep_person_id": pl.Int64()},
         )
-        if legal_rep_ids
-        else {}
-    )
-    for key, cid in legal_rep_ids.items():
-        if cid in persons:
-            updates[key]["legal_rep_person_id"] = persons[cid]
-    for chunk in _chunks(list(updates.values())):
-        session.execute(update(Organization), list(chunk))
-    stats.updated = len(updates)
-    grids = _pairs(session, select(Organization.id, Organization.grid_code))
-    stats.tasks_opened = _open_tasks(
-        session, "org", decisions.conflicts, grids, _grid_leaders(session), now
-    )
-    stats.links = _link(session, "org", key_of, "credit_code")
-    rep_links = [
-        {"person_id": persons[cid], "org_id": key, "relation": "legal_rep", "source": "SJ"}
-        for key, cid in legal_rep_ids.items()
-        if cid in persons
-    ]
-    for chunk in _chunks(rep_links):
-        insert_new(
-            session, PersonOrg.__table__, chunk, conflict=("person_id", "org_id", "relation")
+        tasks: list[pl.DataFrame] = []
+        reps: list[pl.DataFrame] = []
+        for d in dirs:
+            records = _read_dir(d)
+            if records is None:
+                continue
+            decided = _decide(
+                records, ORG_FIELDS, table, "organization", now, grids_from_checks=False
+            )
+            updates = decided.updates
+            if "legal_rep_id" in updates.columns:
+                updates = updates.join(
+                    persons, on="legal_rep_id", how="left", maintain_order="left"
+                ).drop("legal_rep_id")
+                reps.append(
+                    updates.filter(pl.col("legal_rep_person_id").is_not_null()).select(
+                        pl.col("legal_rep_person_id").alias("person_id"),
+                        pl.col("id").alias("org_id"),
+                    )
+                )
+            _update(session, Organization, updates)
+            stats.updated += updates.height
+            tasks.append(decided.tasks)
+        del persons
+        if tasks:
+            stats.tasks_opened = _open_tasks(
+                session, "org", pl.concat(tasks), _grids(session, "organizations"), now
+            )
+        stats.links = _link(session, "org", key_of, "credit_code")
+        rep_links = (
+            pl.concat(reps)
+            .sort("org_id")
+            .with_columns(pl.lit("legal_rep").alias("relation"), pl.lit("SJ").alias("source"))
+            if reps
+            else None
         )
-    stats.extra["legal_reps"] = len(rep_links)
-    stats.extra["employees"] = _employees(session, ids)
+        if rep_links is not None:
+            copy_frame(
+                session,
+                PersonOrg.__table__,
+                rep_links,
+                conflict=("person_id", "org_id", "relation"),
+            )
+        stats.extra["legal_reps"] = rep_links.height if rep_links is not None else 0
+        stats.extra["employees"] = _employees(session, ids)
     session.flush()
     return stats
 
 
-def _employees(session: Session, orgs: dict[str, int]) -> int:
+def _employees(session: Session, orgs: pl.DataFrame) -> int:
     """Person ↔ organization (employee) from the social-insurance records' employer code."""
-    rows = session.execute(
-        select(RecordLink.entity_id, SourceRecord.values, SourceRecord.source)
-        .join(SourceRecord, SourceRecord.id == RecordLink.source_record_id)
-        .where(RecordLink.entity == "person", SourceRecord.kind == "person")
+    links = _links_of(session, "person")
+    codes = orgs.select(
+        pl.col("ident").alias("employer_credit_code"), pl.col("key").alias("org_id")
     )
-    links = {
-        (pid, orgs[v["employer_credit_code"]]): src
-        for pid, v, src in rows
-        if v.get("employer_credit_code") in orgs
-    }
-    data = [
-        {"person_id": p, "org_id": o, "relation": "employee", "source": s}
-        for (p, o), s in links.items()
-    ]
-    made = 0
-    for chunk in _chunks(data):
-        made += insert_new(
-            session, PersonOrg.__table__, chunk, conflict=("person_id", "org_id", "relation")
+    pairs = []
+    for frame in source_frames(session, ("person",), ["employer_credit_code"], chunk=CHUNK):
+        pairs.append(
+            frame.select("id", "source", "employer_credit_code")
+            .drop_nulls("employer_credit_code")
+            .join(codes, on="employer_credit_code", how="inner")
+            .join(links.rename({"record_id": "id"}), on="id", how="inner")
+            .select(pl.col("key").alias("person_id"), "org_id", "source", "id")
         )
-    return made
+    if not pairs:
+        return 0
+    data = (
+        pl.concat(pairs)
+        .sort("id")
+        .group_by("person_id", "org_id", maintain_order=True)
+        .agg(pl.col("source").last())
+        .select("person_id", "org_id", pl.lit("employee").alias("relation"), "source")
+    )
+    return copy_frame(
+        session, PersonOrg.__table__, data, conflict=("person_id", "org_id", "relation")
+    )
+
+
+__all__ = [
+    "FLAGGED",
+    "ORG_FIELDS",
+    "PERSON_FIELDS",
+    "ResolveStats",
+    "resolve_organizations",
+    "resolve_persons",
+]

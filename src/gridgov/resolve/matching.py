@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 
 THRESHOLD = 0.99
@@ -138,21 +139,71 @@ class Person:
 
 
 def _table(people: Sequence[Person]) -> pa.Table:
-    cols: dict[str, list[Any]] = {c: [] for c in COLUMNS}
-    for p in people:
-        py = pinyin(p.name)
-        cols["unique_id"].append(p.uid)
-        cols["name"].append(p.name or None)
-        cols["py"].append(py or None)
-        cols["surname"].append(pinyin(p.name[:1]) if p.name else None)
-        cols["dob"].append(p.dob or None)
-        cols["byear"].append(p.dob[:4] if p.dob else None)
-        cols["sex"].append(p.sex if p.sex in ("1", "2") else None)
-        cols["cid"].append(p.cid or None)
-        cols["phone"].append(p.phone or None)
-        cols["addr"].append(p.addr or None)
-        cols["door"].append(p.door or None)
-    return pa.table({c: pa.array(v, type=pa.string()) for c, v in cols.items()})
+    frame = pl.DataFrame(
+        {
+            "uid": [p.uid for p in people],
+            "name": [p.name for p in people],
+            "dob": [p.dob for p in people],
+            "sex": [p.sex for p in people],
+            "cid": [p.cid for p in people],
+            "phone": [p.phone for p in people],
+            "addr": [p.addr for p in people],
+            "door": [p.door for p in people],
+        },
+        schema=dict.fromkeys(SIDE_COLUMNS, pl.String()),
+    )
+    return side_frame(frame).to_arrow()
+
+
+# The columns of a side given to `side_frame`, as in `Person`.
+SIDE_COLUMNS = ("uid", "name", "dob", "sex", "cid", "phone", "addr", "door")
+
+
+def pinyins(texts: pl.Series) -> pl.Series:
+    """`pinyin` of each text, computed once per distinct text (empty for null)."""
+    distinct = texts.fill_null("").unique()
+    table = pl.DataFrame(
+        {"_t": distinct, "_py": [pinyin(t) for t in distinct.to_list()]},
+        schema={"_t": pl.String(), "_py": pl.String()},
+    )
+    out = pl.DataFrame({"_t": texts.fill_null("")}).join(
+        table, on="_t", how="left", maintain_order="left"
+    )
+    return out.get_column("_py").alias(texts.name)
+
+
+def _empty(col: str) -> pl.Expr:
+    """The column with empty strings as nulls."""
+    return pl.when(pl.col(col) != "").then(pl.col(col))
+
+
+def side_frame(people: pl.DataFrame) -> pl.DataFrame:
+    """A side for `match_frames` from a frame of `SIDE_COLUMNS` (strings, as `Person`): the
+    comparison columns (`COLUMNS`) with pinyin, surname and birth year derived, once per distinct
+    name."""
+    name = pl.col("name").fill_null("")
+    frame = people.select(
+        pl.col("uid").cast(pl.String).alias("unique_id"),
+        name.alias("name"),
+        pl.col("dob"),
+        pl.col("sex"),
+        pl.col("cid"),
+        pl.col("phone"),
+        pl.col("addr"),
+        pl.col("door"),
+    )
+    py = pinyins(frame.get_column("name"))
+    surname = pinyins(frame.get_column("name").str.slice(0, 1))
+    return frame.with_columns(py.alias("py"), surname.alias("surname")).select(
+        _empty("unique_id").alias("unique_id"),
+        _empty("name").alias("name"),
+        _empty("py").alias("py"),
+        _empty("surname").alias("surname"),
+        _empty("dob").alias("dob"),
+        _empty("dob").str.slice(0, 4).alias("byear"),
+        pl.when(pl.col("sex").is_in(["1", "2"])).then(pl.col("sex")).alias("sex"),
+        *(_empty(c).alias(c) for c in ("cid", "phone", "addr", "door")),
+    )
 
 
 @dataclass
@@ -167,7 +218,35 @@ def match(
 ) -> Matches:
     if not records:
         return Matches({}, [], 0)
-    from splink import Linker, SettingsCreator, block_on
+    return match_tables(
+        pl.from_arrow(_table(golden)) if golden else None,  # type: ignore[arg-type]
+        pl.from_arrow(_table(records)),  # type: ignore[arg-type]
+        threshold=threshold,
+    )
+
+
+def _blocks(*cols: str) -> str:
+    """An equality blocking rule that leaves out pairs of two golden persons: they are distinct
+    by their ID numbers and `_cluster` drops such pairs, so comparing them is wasted work (at city
+    scale, most of it: millions of golden persons share birth dates)."""
+    same = " AND ".join(f'l."{c}" = r."{c}"' for c in cols)
+    return f"{same} AND NOT (l.source_dataset = '{GOLDEN}' AND r.source_dataset = '{GOLDEN}')"
+
+
+def match_tables(
+    golden: pl.DataFrame | None,
+    records: pl.DataFrame,
+    *,
+    threshold: float = THRESHOLD,
+    population: int | None = None,
+) -> Matches:
+    """`match` for sides already made by `side_frame` (columns `COLUMNS`). `population`: the
+    number of golden persons and records the sides were taken from, when the golden side was cut
+    down to the persons that share a blocking key with a record (the prior odds stay the city's).
+    """
+    if records.is_empty():
+        return Matches({}, [], 0)
+    from splink import Linker, SettingsCreator
     from splink.backends.duckdb import DuckDBAPI
 
     for name in ("splink", "splink.internals"):
@@ -175,28 +254,35 @@ def match(
     comparisons = [
         {"output_column_name": col, "comparison_levels": levels} for col, levels in LEVELS
     ]
-    total = len(golden) + len(records)
+    if golden is None or golden.is_empty():
+        golden = pl.DataFrame(
+            [{c: None for c in COLUMNS} | {"unique_id": "__none__"}],
+            schema=dict.fromkeys(COLUMNS, pl.String()),
+        )
+        sizes = records.height
+    else:
+        sizes = golden.height + records.height
+    total = population if population is not None else sizes
+    # SQL strings are blocking rules to Splink as block_on's are (its stubs list only the latter).
+    blocking: list[Any] = [
+        _blocks("dob"),
+        _blocks("phone"),
+        _blocks("py", "byear"),
+        _blocks("addr", "surname"),
+        _blocks("cid"),
+    ]
     settings = SettingsCreator(
         link_type="link_and_dedupe",
         unique_id_column_name="unique_id",
         comparisons=comparisons,  # type: ignore[arg-type]
-        blocking_rules_to_generate_predictions=[
-            block_on("dob"),
-            block_on("phone"),
-            block_on("py", "byear"),
-            block_on("addr", "surname"),
-            block_on("cid"),
-        ],
+        blocking_rules_to_generate_predictions=blocking,
         probability_two_random_records_match=1.0 / max(total, POPULATION_FLOOR),
         retain_intermediate_calculation_columns=False,
     )
     db = DuckDBAPI()
     tables = [
-        db.register(
-            _table(golden) if golden else _table([Person(uid="__none__", name="")]),
-            table_name=GOLDEN,
-        ),
-        db.register(_table(records), table_name=MENTION),
+        db.register(golden.select(COLUMNS).to_arrow(), table_name=GOLDEN),
+        db.register(records.select(COLUMNS).to_arrow(), table_name=MENTION),
     ]
     linker = Linker(tables, settings, log_level=logging.WARNING)
     predicted: Any = linker.inference.predict(threshold_match_probability=threshold)
@@ -205,7 +291,8 @@ def match(
         ["source_dataset_l", "unique_id_l", "source_dataset_r", "unique_id_r", "match_probability",
          "gamma_name", "gamma_cid", "gamma_phone"]
     ).to_pylist()  # fmt: skip
-    return _cluster([r for r in rows if _corroborated(r)], [p.uid for p in records])
+    uids = records.get_column("unique_id").to_list()
+    return _cluster([r for r in rows if _corroborated(r)], uids)
 
 
 def _corroborated(row: dict[str, Any]) -> bool:

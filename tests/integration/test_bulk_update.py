@@ -1,0 +1,85 @@
+"""Bulk UPDATE from a frame: types as the ORM stores them, partial rows, both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from tests.conftest import NOW
+
+from gridgov.db.bulk_update import update_from_frame
+from gridgov.registry.models import Organization, Person
+
+
+def _people(session: Session, n: int) -> list[Person]:
+    people = [
+        Person(name=f"人{i}", phone=f"1380000000{i}", grid_code=None, updated_at=NOW)
+        for i in range(n)
+    ]
+    session.add_all(people)
+    session.flush()
+    return people
+
+
+def test_update_sets_typed_columns_and_keeps_null_ones(session: Session) -> None:
+    a, b, c = _people(session, 3)
+    later = datetime(2027, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            "id": [a.id, b.id],
+            "name": ["张伟", "李娜"],
+            "birth_date": [date(1949, 12, 31), None],
+            "phone": [None, "13900000002"],
+            "provenance": ['{"name": {"source": "GA", "record": 1, "as_of": null}}', "{}"],
+            "sources": [3, 1],
+            "updated_at": [later, later],
+        },
+        schema_overrides={"updated_at": pl.Datetime("us", "UTC")},
+    )
+    updated = update_from_frame(session, Person.__table__, frame, keep_null=("birth_date", "phone"))
+    assert updated == 2
+    session.expire_all()
+    got = {
+        p.id: p for p in session.scalars(select(Person).where(Person.id.in_([a.id, b.id, c.id])))
+    }
+    assert got[a.id].name == "张伟"
+    assert got[a.id].birth_date == date(1949, 12, 31)
+    assert got[a.id].phone == "13800000000"  # null in the frame: kept
+    assert got[a.id].provenance == {"name": {"source": "GA", "record": 1, "as_of": None}}
+    assert got[a.id].sources == 3
+    assert got[a.id].updated_at == later
+    assert got[b.id].birth_date is None
+    assert got[b.id].phone == "13900000002"
+    assert got[b.id].provenance == {}
+    assert got[c.id].name == "人2"  # not in the frame: untouched
+    assert got[c.id].updated_at == NOW
+
+
+def test_update_booleans_and_unknown_keys(session: Session) -> None:
+    org = Organization(credit_code="91330200MA2AAAAAAA", name="", updated_at=NOW)
+    session.add(org)
+    session.flush()
+    frame = pl.DataFrame(
+        {
+            "id": [org.id, org.id + 1_000_000],
+            "name": ["甬港化工", "无此单位"],
+            "hazardous": [True, False],
+        }
+    )
+    assert update_from_frame(session, Organization.__table__, frame) == 1
+    # Twice in one transaction: the temporary table is reused.
+    assert update_from_frame(session, Organization.__table__, frame.head(1)) == 1
+    session.expire_all()
+    got = session.get(Organization, org.id)
+    assert got is not None
+    assert got.name == "甬港化工"
+    assert got.hazardous is True
+
+
+def test_update_refuses_unknown_columns(session: Session) -> None:
+    with pytest.raises(ValueError, match="no columns"):
+        update_from_frame(session, Person.__table__, pl.DataFrame({"id": [1], "nope": ["x"]}))
+    assert update_from_frame(session, Person.__table__, pl.DataFrame({"id": []})) == 0
