@@ -281,8 +281,15 @@ def match_tables(
     )
     db = DuckDBAPI()
     tables = [
-        db.register(golden.select(COLUMNS).to_arrow(), table_name=GOLDEN),
-        db.register(records.select(COLUMNS).to_arrow(), table_name=MENTION),
+        # The dataset column given, so the blocking rules may name it.
+        db.register(
+            golden.select(*COLUMNS, pl.lit(GOLDEN).alias("source_dataset")).to_arrow(),
+            table_name=GOLDEN,
+        ),
+        db.register(
+            records.select(*COLUMNS, pl.lit(MENTION).alias("source_dataset")).to_arrow(),
+            table_name=MENTION,
+        ),
     ]
     linker = Linker(tables, settings, log_level=logging.WARNING)
     predicted: Any = linker.inference.predict(threshold_match_probability=threshold)
