@@ -49,6 +49,8 @@ from gridgov.registry.survivorship import Survivorship, shipped_survivorship
 # Source records per survivorship part: a part's candidates and their sorts stay well under a GB.
 PART_RECORDS = 400_000
 CHUNK = 200_000
+# DuckDB's share while the matcher runs (it spills beyond it).
+MATCH_MEMORY = "1GB"
 PERSON_FIELDS = (
     "citizen_id",
     "name",
@@ -461,6 +463,7 @@ def resolve_persons(
         by_id = spilled.idents.join(ids, on="ident").select("record_id", "key")
         stats.links = _link(session, "person", by_id, "id")
         del by_id, ids
+        spilled.idents = spilled.idents.clear()
         dirs, unlinked_dir = _partition(spilled, _links_of(session, "person"))
         tasks: list[pl.DataFrame] = []
         tags: list[pl.DataFrame] = []
@@ -477,7 +480,7 @@ def resolve_persons(
         unlinked = _read_dir(unlinked_dir)
         stats.unlinked = unlinked.height if unlinked is not None else 0
         if probabilistic and unlinked is not None and not unlinked.is_empty():
-            found = _match_unlinked(session, unlinked, now, stats)
+            found = _match_unlinked(session, unlinked, now, stats, root)
             if not found.is_empty():
                 # The persons that gained records: decided again over all of their records.
                 affected = found["key"].unique()
@@ -508,7 +511,7 @@ def resolve_persons(
 
 
 def _match_unlinked(
-    session: Session, unlinked: pl.DataFrame, now: datetime, stats: ResolveStats
+    session: Session, unlinked: pl.DataFrame, now: datetime, stats: ResolveStats, spill: Path
 ) -> pl.DataFrame:
     """Records without a valid ID number: linked to a golden person, or made new persons.
     Returns record_id, key of the links made."""
@@ -584,7 +587,13 @@ def _match_unlinked(
     # The address and pinyin blocks are known only now: keep the persons sharing any block.
     golden_side = golden_side.filter(_any_block(golden_side, mention))
     stats.extra["golden_compared"] = golden_side.height
-    found = match_tables(golden_side, mention, population=population)
+    found = match_tables(
+        golden_side,
+        mention,
+        population=population,
+        memory_limit=MATCH_MEMORY,
+        spill_dir=spill / "duckdb",
+    )
     links = pl.DataFrame(
         [(int(rid), int(gid), "splink", round(p, 6)) for rid, (gid, p) in found.to_golden.items()],
         schema={"record_id": pl.Int64(), "key": pl.Int64(), "method": pl.String(),
@@ -788,24 +797,27 @@ def resolve_organizations(
 
 
 def _employees(session: Session, orgs: pl.DataFrame) -> int:
-    """Person ↔ organization (employee) from the social-insurance records' employer code."""
-    links = _links_of(session, "person")
+    """Person ↔ organization (employee) from the social-insurance records' employer code.
+
+    Only the linked person records that carry an employer code are read, the JSON field taken
+    out by the database (a fraction of the city's records, and no JSON decoding here)."""
+    if session.connection().dialect.name == "postgresql":
+        code = """s."values"->>'employer_credit_code'"""
+    else:
+        code = """json_extract(s."values", '$.employer_credit_code')"""
+    rows = query_frame(
+        session,
+        f"SELECT l.entity_id, l.source_record_id, s.source, {code} FROM source_records s "  # noqa: S608
+        "JOIN record_links l ON l.source_record_id = s.id AND l.entity = 'person' "
+        f"WHERE s.kind = 'person' AND {code} IS NOT NULL",
+        {"person_id": pl.Int64(), "id": pl.Int64(), "source": pl.String(),
+         "employer_credit_code": pl.String()},
+    )  # fmt: skip
     codes = orgs.select(
         pl.col("ident").alias("employer_credit_code"), pl.col("key").alias("org_id")
     )
-    pairs = []
-    for frame in source_frames(session, ("person",), ["employer_credit_code"], chunk=CHUNK):
-        pairs.append(
-            frame.select("id", "source", "employer_credit_code")
-            .drop_nulls("employer_credit_code")
-            .join(codes, on="employer_credit_code", how="inner")
-            .join(links.rename({"record_id": "id"}), on="id", how="inner")
-            .select(pl.col("key").alias("person_id"), "org_id", "source", "id")
-        )
-    if not pairs:
-        return 0
     data = (
-        pl.concat(pairs)
+        rows.join(codes, on="employer_credit_code", how="inner")
         .sort("id")
         .group_by("person_id", "org_id", maintain_order=True)
         .agg(pl.col("source").last())

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -239,10 +240,14 @@ def match_tables(
     *,
     threshold: float = THRESHOLD,
     population: int | None = None,
+    memory_limit: str | None = None,
+    spill_dir: Path | None = None,
 ) -> Matches:
     """`match` for sides already made by `side_frame` (columns `COLUMNS`). `population`: the
     number of golden persons and records the sides were taken from, when the golden side was cut
     down to the persons that share a blocking key with a record (the prior odds stay the city's).
+    `memory_limit` (DuckDB's form, "1GB") bounds DuckDB's memory; beyond it, it spills to
+    `spill_dir`.
     """
     if records.is_empty():
         return Matches({}, [], 0)
@@ -279,7 +284,15 @@ def match_tables(
         probability_two_random_records_match=1.0 / max(total, POPULATION_FLOOR),
         retain_intermediate_calculation_columns=False,
     )
-    db = DuckDBAPI()
+    import duckdb
+
+    con = duckdb.connect()
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
+    if spill_dir is not None:
+        con.execute(f"SET temp_directory = '{spill_dir}'")
+    db = DuckDBAPI(connection=con)
     tables = [
         # The dataset column given, so the blocking rules may name it.
         db.register(
