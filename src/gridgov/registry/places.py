@@ -21,7 +21,6 @@ disagree the one with the highest id gives its values.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridgov.db.bulk import copy_frame
+from gridgov.db.bulk_update import update_from_frame
 from gridgov.geo import service as geo
 from gridgov.geo.models import GridLeader
 from gridgov.registry.address_frames import in_chunks, parse, parse_texts, query_frame
@@ -614,49 +614,8 @@ def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
 
 
 def _update_persons(session: Session, updates: pl.DataFrame) -> None:
-    """Set room_id and grid_code of the persons given (id, room_id, grid_code): the rows go into a
-    temporary table (PostgreSQL COPY; SQLite executemany), then one UPDATE … FROM."""
-    if updates.is_empty():
-        return
-    conn = session.connection()
-    raw = conn.connection.driver_connection
-    assert raw is not None  # noqa: S101 (an open DBAPI connection)
-    tmp = "_place_person_updates"
-    if conn.dialect.name == "postgresql":
-        buf = io.BytesIO()
-        updates.write_csv(buf, include_header=False)
-        with raw.cursor() as cur:
-            cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {tmp} "
-                "(id bigint PRIMARY KEY, room_id bigint, grid_code varchar(15)) ON COMMIT DELETE ROWS"
-            )
-            cur.execute(f"TRUNCATE {tmp}")
-            with cur.copy(f"COPY {tmp} (id, room_id, grid_code) FROM STDIN (FORMAT csv)") as copy:
-                copy.write(buf.getvalue())
-            cur.execute(
-                f"UPDATE persons SET room_id = t.room_id, grid_code = t.grid_code "  # noqa: S608
-                f"FROM {tmp} t WHERE persons.id = t.id"
-            )
-            cur.execute(f"TRUNCATE {tmp}")
-    else:
-        cur = raw.cursor()
-        try:
-            cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {tmp} "
-                "(id INTEGER PRIMARY KEY, room_id INTEGER, grid_code VARCHAR(15))"
-            )
-            cur.execute(f"DELETE FROM {tmp}")  # noqa: S608
-            cur.executemany(
-                f"INSERT OR REPLACE INTO {tmp} (id, room_id, grid_code) VALUES (?, ?, ?)",  # noqa: S608
-                updates.rows(),
-            )
-            cur.execute(
-                f"UPDATE persons SET room_id = t.room_id, grid_code = t.grid_code "  # noqa: S608
-                f"FROM {tmp} AS t WHERE persons.id = t.id"
-            )
-            cur.execute(f"DELETE FROM {tmp}")  # noqa: S608
-        finally:
-            cur.close()
+    """Set room_id and grid_code of the persons given (id, room_id, grid_code) in one bulk UPDATE."""
+    update_from_frame(session, Person.__table__, updates)
     # Persons already loaded in this session would otherwise keep the old values.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Person):
