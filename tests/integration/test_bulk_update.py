@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.conftest import NOW
 
-from gridgov.db.bulk_update import update_from_frame
+from gridgov.db.bulk_update import update_from_frame, write_cache
 from gridgov.registry.models import Organization, Person
 
 
@@ -83,3 +83,15 @@ def test_update_refuses_unknown_columns(session: Session) -> None:
     with pytest.raises(ValueError, match="no columns"):
         update_from_frame(session, Person.__table__, pl.DataFrame({"id": [1], "nope": ["x"]}))
     assert update_from_frame(session, Person.__table__, pl.DataFrame({"id": []})) == 0
+
+
+def test_write_cache_is_restored(session: Session) -> None:
+    raw = session.connection().connection.driver_connection
+    sqlite = session.connection().dialect.name == "sqlite"
+    before = raw.execute("PRAGMA cache_size").fetchone()[0] if sqlite else None
+    with write_cache(session, mib=64):
+        if sqlite:
+            assert raw.execute("PRAGMA cache_size").fetchone()[0] == -64 * 1024
+        _people(session, 1)  # writes work inside
+    if sqlite:
+        assert raw.execute("PRAGMA cache_size").fetchone()[0] == before

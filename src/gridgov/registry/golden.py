@@ -31,7 +31,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from gridgov.db.bulk import copy_frame
-from gridgov.db.bulk_update import update_from_frame
+from gridgov.db.bulk_update import update_from_frame, write_cache
 from gridgov.ingest.mapping import shipped_mappings
 from gridgov.registry.address_frames import query_frame
 from gridgov.registry.frames import bad_fields, source_frames
@@ -448,7 +448,7 @@ def resolve_persons(
     stats = ResolveStats()
     session.flush()
     fields = (*PERSON_FIELDS, "address", *TAG_FIELDS)
-    with _spill_dir() as root:
+    with _spill_dir() as root, write_cache(session):
         spilled = _spill(
             session,
             root,
@@ -734,7 +734,7 @@ def resolve_organizations(
     table = table or shipped_survivorship()
     stats = ResolveStats()
     session.flush()
-    with _spill_dir() as root:
+    with _spill_dir() as root, write_cache(session):
         spilled = _spill(session, root, ("org",), ORG_FIELDS, "credit_code", pl.lit(True))
         stats.records = spilled.count
         stats.linked = spilled.idents.height
