@@ -569,18 +569,18 @@ def _match_unlinked(
         ("actual_address", "address", "registered_address"),
     ).select("uid", "name", "dob", "sex", "cid", "phone", "addr", "door")
     mention = side_frame(records)
+    # One address per person (the actual one, else the registered one), as the matcher uses.
     golden_all = query_frame(
         session,
-        "SELECT id, name, birth_date, sex, citizen_id, phone, actual_address, registered_address "
-        "FROM persons ORDER BY id",
+        "SELECT id, name, birth_date, sex, citizen_id, phone, "
+        "COALESCE(NULLIF(actual_address, ''), NULLIF(registered_address, '')) FROM persons ORDER BY id",
         {"uid": pl.Int64(), "name": pl.String(), "dob": pl.String(), "sex": pl.String(),
-         "cid": pl.String(), "phone": pl.String(), "actual_address": pl.String(),
-         "registered_address": pl.String()},
+         "cid": pl.String(), "phone": pl.String(), "address": pl.String()},
     )  # fmt: skip
     population = golden_all.height + mention.height
     golden = _sharing_a_block(golden_all, mention)
     del golden_all
-    golden = addresses(golden, ("actual_address", "registered_address")).select(
+    golden = addresses(golden, ("address",)).select(
         pl.col("uid").cast(pl.String), "name", "dob", "sex", "cid", "phone", "addr", "door"
     )
     golden_side = side_frame(golden)
@@ -646,7 +646,7 @@ def _sharing_a_block(golden: pl.DataFrame, mention: pl.DataFrame) -> pl.DataFram
         | pl.col("dob").str.slice(0, 4).is_in(years)
     )
     if has_addr:
-        keep = keep | (pl.col("actual_address") != "") | (pl.col("registered_address") != "")
+        keep = keep | pl.col("address").is_not_null()
     return golden.filter(keep.fill_null(False))
 
 
