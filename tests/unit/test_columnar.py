@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tests.helpers import demo_city
 
@@ -153,6 +153,7 @@ cells = st.one_of(st.none(), st.just(""), texts)
         max_size=40,
     )
 )  # fmt: skip
+@example(rows=[("", "", "男", "", "00010101", "", "", None, None)])  # a year-1 record date
 def test_random_person_rows(rows: list[tuple[str | None, ...]]) -> None:
     dataset = MAPPINGS.dataset_for("GA", "ga_hukou.csv")
     header = [c.name for c in dataset.columns]

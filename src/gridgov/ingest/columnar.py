@@ -40,7 +40,7 @@ from gridgov.ingest.mapping import (
     Dataset,
 )
 from gridgov.ingest.reader import RawRow
-from gridgov.ingest.standardise import Outcome, RowStandardiser, parse_date
+from gridgov.ingest.standardise import AS_OF_EARLIEST, Outcome, RowStandardiser, parse_date
 from gridgov.resolve import address as addr
 from gridgov.resolve.identifiers import (
     CREDIT_CHARSET,
@@ -369,8 +369,11 @@ class FrameStandardiser:
             id_ok, id_check = _citizen_ids(frame.select(text).to_series())
             extra[f"_{name}_id_ok"], extra[f"_{name}_id_check"] = id_ok, id_check
             legacy = text.str.len_bytes() == 15
-            upgraded = text.str.slice(0, 6) + pl.lit("19") + text.str.slice(6) + pl.col(
-                f"_{name}_id_check"
+            upgraded = (
+                text.str.slice(0, 6)
+                + pl.lit("19")
+                + text.str.slice(6)
+                + pl.col(f"_{name}_id_check")
             )
             value = pl.when(legacy).then(upgraded).otherwise(text)
             return _json_string(value), pl.col(f"_{name}_id_ok")
@@ -402,7 +405,10 @@ class FrameStandardiser:
             else:
                 iso = _by_distinct(frame, text, lambda t: _date_fast(t, formats))
             extra[f"_{name}_date"] = iso
-            return _json_string(pl.col(f"_{name}_date")), pl.col(f"_{name}_date").is_not_null()
+            known = pl.col(f"_{name}_date").is_not_null()
+            if column.field == "as_of":  # earlier ones are refused by the rules
+                known = known & (pl.col(f"_{name}_date") >= f"{AS_OF_EARLIEST:04d}-01-01")
+            return _json_string(pl.col(f"_{name}_date")), known
         if typ == NUMBER:
             numeric = text.str.contains(r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$").fill_null(False)
             floats = frame.select(

@@ -77,6 +77,7 @@ def _address(text: str) -> str:
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+AS_OF_EARLIEST = 1900  # the earliest year a record's own date (as_of) may carry
 _SPACES = re.compile(r"\s+")
 _NAME_DOTS = str.maketrans({"•": "·", "・": "·", "．": "·", "‧": "·", "∙": "·", ".": "·"})
 _FULLWIDTH = {i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
@@ -237,6 +238,16 @@ class RowStandardiser:
                         column.field,
                         "date",
                         f"{column.name} 的值 {text!r} 不是有效日期 (应为 {shown})",
+                    )
+                )
+            elif column.field == "as_of" and parsed.year < AS_OF_EARLIEST:
+                # A record's date before 1900 is a typo (and year 1 cannot be put in UTC).
+                out.reasons.append(
+                    Reason(
+                        column.name,
+                        column.field,
+                        "date",
+                        f"{column.name} 的值 {text!r} 早于 {AS_OF_EARLIEST} 年, 不是有效的记录日期",
                     )
                 )
             else:
