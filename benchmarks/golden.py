@@ -1,11 +1,12 @@
 """Golden persons and organizations alone: time and peak memory of `resolve_persons` and
 `resolve_organizations` on an imported city, without paying for the import every run.
 
-    python benchmarks/golden.py prepare --scale 0.05 --out /tmp/gg    # generate, import, library
+    python benchmarks/golden.py prepare --scale 0.05 --out /tmp/gg [--pg]  # generate, import, library
     python benchmarks/golden.py run --db /tmp/gg/city.db --data /tmp/gg/data [--src DIR]
+    python benchmarks/golden.py run --pg gridgov_golden_0.05 --data /tmp/gg/data
 
-`prepare` writes a SQLite database with the city's source records and address library; `run`
-resolves a copy of it in a fresh process (so the peak resident set is resolution's own), then
+`prepare` writes a SQLite database (or, with `--pg`, a PostgreSQL database named after the scale)
+with the city's source records and address library; `run` resolves a copy of it in a fresh process (so the peak resident set is resolution's own), then
 prints each step's time, the peak after it, and the pairwise quality against the ground truth.
 `--src` puts another checkout's `src` first on the path (to time an older version on the same
 data). Engines: Polars (frames, survivorship), Splink on DuckDB (matching), COPY / executemany
@@ -28,7 +29,23 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def prepare(scale: float, out: Path, seed: int) -> None:
+def _pg_url(name: str) -> str:
+    from benchdb import PG_ADMIN
+
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _pg_admin(sql: str) -> None:
+    from benchdb import PG_ADMIN
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(sql))
+    admin.dispose()
+
+
+def prepare(scale: float, out: Path, seed: int, pg: bool = False) -> None:
     from ingest import generate, ingest_all
     from ingest import prepare as prepare_db
 
@@ -37,6 +54,12 @@ def prepare(scale: float, out: Path, seed: int) -> None:
     if not (data / "manifest.json").exists():
         print(f"generated scale {scale:g} in {generate(data, scale, seed):.1f} s")
     url = f"sqlite:///{out / 'city.db'}"
+    if pg:
+        name = f"gridgov_golden_{scale:g}".replace(".", "_")
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(f'CREATE DATABASE "{name}"')
+        url = _pg_url(name)
+        print(f"database: {name}")
     prepare_db(url, seed)
     ing = ingest_all(url, data, out / "work")
     print(f"import: {ing['read']:,} rows in {ing['seconds']:.1f} s")
@@ -52,10 +75,16 @@ def prepare(scale: float, out: Path, seed: int) -> None:
     engine.dispose()
 
 
-def run(db: Path, data: Path | None, work: Path) -> None:
+def run(db: Path | None, pg: str | None, data: Path | None, work: Path) -> None:
     copy = work / "golden_run.db"
-    shutil.copyfile(db, copy)
-    url = f"sqlite:///{copy}"
+    if pg:
+        _pg_admin('DROP DATABASE IF EXISTS "gridgov_golden_run" WITH (FORCE)')
+        _pg_admin(f'CREATE DATABASE "gridgov_golden_run" TEMPLATE "{pg}"')
+        url = _pg_url("gridgov_golden_run")
+    else:
+        assert db is not None
+        shutil.copyfile(db, copy)
+        url = f"sqlite:///{copy}"
     from gridgov.core import clock
     from gridgov.db.engine import make_engine, make_sessionmaker, session_scope
     from gridgov.registry import golden
@@ -79,7 +108,10 @@ def run(db: Path, data: Path | None, work: Path) -> None:
         from quality import evaluate, print_quality
 
         print_quality(evaluate(url, data))
-    copy.unlink()
+    if pg:
+        _pg_admin('DROP DATABASE IF EXISTS "gridgov_golden_run" WITH (FORCE)')
+    else:
+        copy.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,18 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=float, default=0.05)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=2023)
+    p.add_argument("--pg", action="store_true", help="into PostgreSQL (GRIDGOV_BENCH_PG)")
     r = sub.add_parser("run")
-    r.add_argument("--db", type=Path, required=True)
+    r.add_argument("--db", type=Path, help="a SQLite database made by prepare")
+    r.add_argument("--pg", help="a PostgreSQL database made by prepare --pg")
     r.add_argument("--data", type=Path)
     r.add_argument("--work", type=Path, help="where the copy goes (default: beside --db)")
     r.add_argument("--src", type=Path, help="import gridgov from this src directory")
     args = ap.parse_args(argv)
     if args.cmd == "prepare":
-        prepare(args.scale, args.out, args.seed)
+        prepare(args.scale, args.out, args.seed, args.pg)
     else:
         if args.src:
             sys.path.insert(0, str(args.src))
-        run(args.db, args.data, args.work or args.db.parent)
+        run(args.db, args.pg, args.data, args.work or (args.db.parent if args.db else Path(".")))
     return 0
 
 

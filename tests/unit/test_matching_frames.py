@@ -6,7 +6,16 @@ from __future__ import annotations
 import polars as pl
 from tests.unit.test_matching import GOLDEN
 
-from gridgov.resolve.matching import SIDE_COLUMNS, Person, _table, match, match_tables, side_frame
+from gridgov.resolve.matching import (
+    SIDE_COLUMNS,
+    Person,
+    _table,
+    fast_pinyin,
+    match,
+    match_tables,
+    pinyin,
+    side_frame,
+)
 
 RECORDS = [
     Person("r1", "张玮", "1949-12-31", "1", None, "13800000001"),
@@ -51,3 +60,20 @@ def test_cut_golden_side_gives_the_same_links() -> None:
     assert cut.to_golden == whole.to_golden
     assert sorted(cut.new_clusters) == sorted(whole.new_clusters)
     assert {k: v[0] for k, v in whole.to_golden.items()} == {"r1": "g1", "r2": "g1", "r5": "g2"}
+
+
+def test_fast_pinyin_equals_pinyin() -> None:
+    # Plain names, names holding a dictionary word (长江, 重庆), polyphonic surnames, other
+    # scripts and punctuation (minority names), empty.
+    for name in (
+        "张伟",
+        "张玮",
+        "曾长江",
+        "单重庆",
+        "欧阳娜娜",
+        "阿卜杜·热合曼",
+        "李A",
+        "",
+        "乐乐",
+    ):
+        assert fast_pinyin(name) == pinyin(name), name
