@@ -442,3 +442,21 @@ def test_staging_holds_no_lock_while_it_reads(factory, tmp_path, monkeypatch) ->
     assert done.status == "done" and done.loaded == EXPECT_LOADED
     assert results and results[0].status == "done"  # type: ignore[attr-defined]
     assert counts(factory) == (2 * EXPECT_LOADED, 2 * EXPECT_QUARANTINED)
+
+
+def test_rows_written_in_slices_count_once(factory, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """copy_frame sends a chunk in slices: every row stored once, new rows counted exactly."""
+    from gridgov.db import bulk
+
+    monkeypatch.setattr(bulk, "COPY_SLICE", 2)
+    path = write_csv(tmp_path / "ga_hukou.csv", HUKOU_HEADER, HUKOU_ROWS)
+    first = job(factory, path, "GA", tmp_path / "work").run()
+    assert (first.loaded, first.unchanged, first.quarantined) == (
+        EXPECT_LOADED,
+        0,
+        EXPECT_QUARANTINED,
+    )
+    again = write_csv(tmp_path / "ga_hukou_copy.csv", HUKOU_HEADER, [*HUKOU_ROWS, HUKOU_ROWS[0]])
+    second = job(factory, again, "GA", tmp_path / "work").run()
+    assert (second.loaded, second.unchanged) == (EXPECT_LOADED + 1, EXPECT_LOADED + 1)
+    assert counts(factory)[0] == EXPECT_LOADED

@@ -105,6 +105,9 @@ def copy_new(
         cursor.close()
 
 
+COPY_SLICE = 200_000  # rows of a frame sent at a time
+
+
 def copy_frame(
     session: Session,
     table: Table | FromClause,
@@ -115,8 +118,10 @@ def copy_frame(
     """`copy_new` for a Polars frame whose columns are named after the table's: JSON columns as
     ready JSON text, timestamps as UTC datetimes. Returns the number of new rows.
 
-    PostgreSQL: the frame is written as CSV by Polars and sent in one COPY (no Python per row).
-    SQLite: one executemany, timestamps in the text form SQLAlchemy stores.
+    PostgreSQL: each slice is written as CSV by Polars and sent in one COPY (no Python per row).
+    SQLite: one executemany per slice, timestamps in the text form SQLAlchemy stores. Slices
+    keep a city-sized frame (millions of record links) from becoming millions of Python tuples
+    or one huge buffer at once.
     """
     if frame.is_empty():
         return 0
@@ -124,18 +129,23 @@ def copy_frame(
     columns = frame.columns
     stamps = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
     conn = session.connection()
+    made = 0
     if conn.dialect.name == "postgresql":
         text = frame.with_columns(
             pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
             for c in stamps
         )
-        buf = io.BytesIO()
-        text.write_csv(buf, include_header=False)
-        return _copy_csv(session, target, columns, conflict, buf.getvalue())
+        for part in text.iter_slices(COPY_SLICE):
+            buf = io.BytesIO()
+            part.write_csv(buf, include_header=False)
+            made += _copy_csv(session, target, columns, conflict, buf.getvalue())
+        return made
     text = frame.with_columns(
         pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f") for c in stamps
     )
-    return copy_new(session, target, columns, text.rows(), conflict=conflict, raw=True)
+    for part in text.iter_slices(COPY_SLICE):
+        made += copy_new(session, target, columns, part.rows(), conflict=conflict, raw=True)
+    return made
 
 
 def _staging_table(cur: Any, name: str, cols: str) -> str:
