@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 CSV, XLSX, JSONL = "csv", "xlsx", "jsonl"
 FORMATS = {".csv": CSV, ".txt": CSV, ".xlsx": XLSX, ".jsonl": JSONL, ".ndjson": JSONL}
@@ -123,7 +124,8 @@ def _clean_header(names: list[str], path: Path) -> list[str]:
     return header
 
 
-def _csv_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[RawRow]]:
+def _open_csv(path: Path, encoding: str) -> tuple[Any, Iterator[list[str]], list[str]]:
+    """The open file, its csv reader past the header, and the header (the caller closes)."""
     errors = "replace" if encoding.endswith("-replace") else "strict"
     codec = encoding.removesuffix("-replace")
     fh = io.open(path, encoding=codec, errors=errors, newline="")  # noqa: SIM115, UP020
@@ -133,7 +135,11 @@ def _csv_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[RawRow]]:
     except StopIteration:
         fh.close()
         raise ReadError(f"{path.name}: 文件为空") from None
-    header = _clean_header(first, path)
+    return fh, reader, _clean_header(first, path)
+
+
+def _csv_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[RawRow]]:
+    fh, reader, header = _open_csv(path, encoding)
     width = len(header)
 
     def rows() -> Iterator[RawRow]:
@@ -273,16 +279,7 @@ def read_csv_columns(
     """A CSV file's rows in chunks by column, with the same row numbers and problems as
     `read_file` (blank lines are not records but count; wrong widths and undecodable bytes are
     marked). Transposed at C speed; only irregular rows are looked at one by one."""
-    errors = "replace" if encoding.endswith("-replace") else "strict"
-    codec = encoding.removesuffix("-replace")
-    fh = io.open(path, encoding=codec, errors=errors, newline="")  # noqa: SIM115, UP020
-    reader = csv.reader(fh)
-    try:
-        first = next(reader)
-    except StopIteration:
-        fh.close()
-        raise ReadError(f"{path.name}: 文件为空") from None
-    header = _clean_header(first, path)
+    fh, reader, header = _open_csv(path, encoding)
     width = len(header)
 
     def chunks() -> Iterator[ColumnChunk]:
