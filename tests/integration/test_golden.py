@@ -172,6 +172,29 @@ def test_rerunning_keeps_ids_and_opens_no_second_task(session: Session) -> None:
     assert session.scalar(select(func.count()).select_from(RecordLink)) == 7
 
 
+def test_new_persons_are_written_whole_beside_updated_ones(session: Session) -> None:
+    """A second run with one known and one new ID number: the known person is updated in place,
+    the new one inserted complete (the model's defaults where no source has a value)."""
+    scenario(session)
+    resolve_persons(session, now=NOW)
+    first = session.scalars(select(Person).where(Person.citizen_id == CID)).one()
+    first_id, before = first.id, first.sources
+    other = "330203199001010012"
+    add(session, "WJ", "health_records", "person", "WJ2", at(2026), {"citizen_id": other})
+    add(session, "RS", "insured", "person", "RS2", at(2026), {"citizen_id": CID, "name": "张伟"})
+    stats = resolve_persons(session, now=NOW)
+    assert stats.created == 1
+    session.expire_all()
+    known = session.get(Person, first_id)
+    assert known is not None and known.sources == before + 1 and known.name == "张伟"
+    new = session.scalars(select(Person).where(Person.citizen_id == other)).one()
+    assert new.id > first_id
+    assert (new.name, new.sex, new.phone, new.residence_status, new.sources) == ("", "0", "", "", 1)
+    assert new.provenance == {"citizen_id": {"source": "WJ", "record": new.provenance["citizen_id"]["record"], "as_of": "2026-06-01"}}  # fmt: skip
+    links = session.scalars(select(RecordLink).where(RecordLink.entity_id == new.id)).all()
+    assert [link.method for link in links] == ["id"]
+
+
 def test_records_without_valid_ids_are_matched_probabilistically(session: Session) -> None:
     scenario(session)
     grid = session.scalar(select(User.region_code).where(User.username == "grid_worker"))

@@ -141,7 +141,11 @@ def copy_frame(
             made += _copy_csv(session, target, columns, conflict, buf.getvalue())
         return made
     text = frame.with_columns(
-        pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f") for c in stamps
+        *(
+            pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
+            for c in stamps
+        ),
+        *(pl.col(c).dt.strftime("%Y-%m-%d") for c, t in frame.schema.items() if t == pl.Date),
     )
     for part in text.iter_slices(COPY_SLICE):
         made += copy_new(session, target, columns, part.rows(), conflict=conflict, raw=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import insert
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridgov.db.bulk import copy_frame
@@ -163,6 +163,17 @@ def _partition(spilled: _Spilled, key_of: pl.DataFrame) -> tuple[list[Path], Pat
     into one folder. Returns the parts' folders and the unlinked folder."""
     parts = max(1, -(-spilled.count // PART_RECORDS))
     dirs = [spilled.root / f"part{k:04d}" for k in range(parts)]
+    # Parts by contiguous ranges of golden id (not id modulo parts): new golden records are then
+    # written part after part in ascending id order, each an append to the table and its id index.
+    lo, hi = (
+        key_of.select(
+            pl.col("key").min().fill_null(0).alias("lo"),
+            pl.col("key").max().fill_null(0).alias("hi"),
+        ).row(0)
+        if not key_of.is_empty()
+        else (0, 0)
+    )
+    span = hi - lo + 1
     unlinked = spilled.root / "unlinked"
     for d in (*dirs, unlinked):
         d.mkdir()
@@ -172,9 +183,9 @@ def _partition(spilled: _Spilled, key_of: pl.DataFrame) -> tuple[list[Path], Pat
             unlinked / f"{i:05d}.parquet"
         )
         linked = records.filter(pl.col("key").is_not_null())
-        split = linked.with_columns((pl.col("key") % parts).alias("_part")).partition_by(
-            "_part", as_dict=True, include_key=False
-        )
+        split = linked.with_columns(
+            ((pl.col("key") - lo) * parts // span).alias("_part")
+        ).partition_by("_part", as_dict=True, include_key=False)
         for (k,), part in split.items():
             part.write_parquet(dirs[int(k)] / f"{i:05d}.parquet")
         path.unlink()
@@ -322,6 +333,76 @@ def _update(session: Session, model: Any, updates: pl.DataFrame) -> None:
     update_from_frame(session, model.__table__, updates, key="id", keep_null=keep)
 
 
+@dataclass
+class _Fresh:
+    """Golden ids reserved for new records but not yet written: ids from `start` on, with the
+    identifier each was reserved for (ident, key; empty for records matched without one)."""
+
+    start: int
+    idents: pl.DataFrame
+
+
+def _store(
+    session: Session, model: Any, updates: pl.DataFrame, fresh: _Fresh | None, ident: str
+) -> None:
+    """Write decided rows: the golden records reserved in `fresh` inserted whole (the model's
+    defaults where a field has no value, the identifier they were made for), the others updated.
+
+    Inserting a new record complete costs one append; inserting it bare and updating it later
+    rewrote every row and moved it in each index (at city scale the longest step)."""
+    if fresh is None:
+        _update(session, model, updates)
+        return
+    is_new = pl.col("id") >= fresh.start
+    old = updates.filter(~is_new)
+    if not old.is_empty():
+        _update(session, model, old)
+    new = updates.filter(is_new)
+    if new.is_empty():
+        return
+    made = new.join(
+        fresh.idents.select(pl.col("key").alias("id"), pl.col("ident").alias("_ident")),
+        on="id",
+        how="left",
+        maintain_order="left",
+    )
+    made = made.with_columns(
+        (pl.coalesce(ident, "_ident") if ident in made.columns else pl.col("_ident")).alias(ident)
+    ).drop("_ident")
+    rows = _with_defaults(model.__table__, made)
+    written = copy_frame(session, model.__table__, rows, conflict=("id",))
+    if written != new.height:
+        raise RuntimeError(f"{model.__tablename__}: {new.height - written} reserved ids were taken")
+
+
+def _reserve_ids(session: Session, model: Any, n: int, above: int = 0) -> pl.Series:
+    """`n` new ids of `model`'s table, ascending, reserved without writing rows.
+
+    PostgreSQL: from the table's sequence (each value handed out once, so no other writer can
+    take them); SQLite: after the largest id, since the session's transaction holds the
+    database's write lock (BEGIN IMMEDIATE), and after `above` (reserved, not yet written)."""
+    table = model.__tablename__
+    session.flush()
+    conn = session.connection()
+    if n <= 0:
+        return pl.Series("key", [], pl.Int64())
+    if conn.dialect.name == "postgresql":
+        return (
+            query_frame(
+                session,
+                # table comes from the model
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "  # noqa: S608
+                f"FROM generate_series(1, {int(n)})",
+                {"key": pl.Int64()},
+            )
+            .get_column("key")
+            .sort()
+        )
+    top = conn.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")).scalar_one()  # noqa: S608
+    first = max(int(top), above) + 1
+    return pl.int_range(first, first + n, dtype=pl.Int64, eager=True).alias("key")
+
+
 def _grid_leaders(session: Session) -> pl.DataFrame:
     return query_frame(
         session,
@@ -359,46 +440,51 @@ def _open_tasks(
 
 
 def _golden_ids(
-    session: Session, model: Any, key: str, idents: pl.Series, now: datetime, stats: ResolveStats
-) -> pl.DataFrame:
-    """Golden ids by identifier (`model.<key>`), creating a bare record for each new one, in
-    identifier order. Returns ident, key (the golden id)."""
+    session: Session, model: Any, key: str, idents: pl.Series, stats: ResolveStats
+) -> tuple[pl.DataFrame, _Fresh | None]:
+    """Golden ids by identifier (`model.<key>`): the stored record's, or a new id reserved (in
+    identifier order) for a record written whole once its fields are decided (`_store`).
+    Returns ident, key, and the reserved ids."""
     table = model.__tablename__
     wanted = idents.unique().sort().rename("ident").to_frame()
-
-    def known() -> pl.DataFrame:
-        sql = f"SELECT {key}, id FROM {table} WHERE {key} IS NOT NULL"  # noqa: S608 (model names)
-        found = query_frame(session, sql, {"ident": pl.String(), "key": pl.Int64()})
-        return wanted.join(found, on="ident", how="inner")
-
-    have = known()
-    new = wanted.join(have, on="ident", how="anti")
-    if not new.is_empty():
-        rows = new.select(
-            pl.col("ident").alias(key),
-            pl.lit("").alias("name"),
-            pl.lit(now).cast(_UTC).alias("updated_at"),
-        )
-        session.flush()
-        rows = _with_defaults(model.__table__, rows)
-        stats.created += copy_frame(session, model.__table__, rows, conflict=(key,))
-        have = known()
-    return have
+    sql = f"SELECT {key}, id FROM {table} WHERE {key} IS NOT NULL"  # noqa: S608 (model names)
+    found = query_frame(session, sql, {"ident": pl.String(), "key": pl.Int64()})
+    have = wanted.join(found, on="ident", how="inner")
+    del found
+    new = wanted.join(have, on="ident", how="anti").sort("ident")
+    if new.is_empty():
+        return have, None
+    reserved = _reserve_ids(session, model, new.height)
+    made = new.with_columns(reserved)
+    stats.created += made.height
+    return pl.concat([have, made]), _Fresh(int(reserved[0]), made)
 
 
 def _with_defaults(table: Any, rows: pl.DataFrame) -> pl.DataFrame:
-    """The model's Python-side defaults for the columns the frame leaves out (as the ORM would
-    fill them; JSON ones as JSON text)."""
-    extra = []
+    """Rows ready to insert: the model's Python-side defaults for the columns the frame leaves
+    out or has no value in (as the ORM would fill them; JSON ones as JSON text); text columns
+    that may not be null and have no default get ''."""
+    fills = []
     for column in table.columns:
         default = column.default
-        if column.name in rows.columns or column.primary_key or default is None:
+        if column.primary_key:
+            continue
+        if default is None:
+            if (
+                column.name in rows.columns
+                and not column.nullable
+                and rows[column.name].dtype == pl.String
+            ):
+                fills.append(pl.col(column.name).fill_null(""))
             continue
         value = default.arg if default.is_scalar else default.arg(None)
         if isinstance(value, dict | list):
             value = json.dumps(value)
-        extra.append(pl.lit(value).alias(column.name))
-    return rows.with_columns(extra)
+        if column.name in rows.columns:
+            fills.append(pl.col(column.name).fill_null(pl.lit(value)))
+        else:
+            fills.append(pl.lit(value).alias(column.name))
+    return rows.with_columns(fills)
 
 
 def _link(session: Session, entity: str, key_of: pl.DataFrame, method: str) -> int:
@@ -459,9 +545,10 @@ def resolve_persons(
         )
         stats.records = spilled.count
         stats.linked = spilled.idents.height
-        ids = _golden_ids(session, Person, "citizen_id", spilled.idents["ident"], now, stats)
+        ids, fresh = _golden_ids(session, Person, "citizen_id", spilled.idents["ident"], stats)
         by_id = spilled.idents.join(ids, on="ident").select("record_id", "key")
         stats.links = _link(session, "person", by_id, "id")
+        top = ids.select(pl.col("key").max().fill_null(0)).item() if not ids.is_empty() else 0
         del by_id, ids
         spilled.idents = spilled.idents.clear()
         dirs, unlinked_dir = _partition(spilled, _links_of(session, "person"))
@@ -473,14 +560,14 @@ def resolve_persons(
             if records is None:
                 continue
             decided = _decide(records, PERSON_FIELDS, table, "person", now, grids_from_checks=True)
-            _update(session, Person, decided.updates)
+            _store(session, Person, decided.updates, fresh, "citizen_id")
             keys.append(decided.updates["id"])
             tasks.append(decided.tasks)
             tags.append(_tag_records(records))
         unlinked = _read_dir(unlinked_dir)
         stats.unlinked = unlinked.height if unlinked is not None else 0
         if probabilistic and unlinked is not None and not unlinked.is_empty():
-            found = _match_unlinked(session, unlinked, now, stats, root)
+            found, fresh = _match_unlinked(session, unlinked, stats, root, top)
             if not found.is_empty():
                 # The persons that gained records: decided again over all of their records.
                 affected = found["key"].unique()
@@ -495,7 +582,7 @@ def resolve_persons(
                 decided = _decide(
                     again, PERSON_FIELDS, table, "person", now, grids_from_checks=True
                 )
-                _update(session, Person, decided.updates)
+                _store(session, Person, decided.updates, fresh, "citizen_id")
                 keys.append(decided.updates["id"])
                 tasks = [t.filter(~pl.col("key").is_in(affected.implode())) for t in tasks]
                 tasks.append(decided.tasks)
@@ -511,10 +598,11 @@ def resolve_persons(
 
 
 def _match_unlinked(
-    session: Session, unlinked: pl.DataFrame, now: datetime, stats: ResolveStats, spill: Path
-) -> pl.DataFrame:
-    """Records without a valid ID number: linked to a golden person, or made new persons.
-    Returns record_id, key of the links made."""
+    session: Session, unlinked: pl.DataFrame, stats: ResolveStats, spill: Path, above: int
+) -> tuple[pl.DataFrame, _Fresh | None]:
+    """Records without a valid ID number: linked to a golden person, or made new persons (ids
+    reserved after `above`, written by the caller once decided). Returns record_id, key of the
+    links made, and the reserved ids."""
     from gridgov.resolve.matching import match_tables, side_frame
 
     def addresses(frame: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
@@ -601,11 +689,11 @@ def _match_unlinked(
         orient="row",
     )  # fmt: skip
     stats.extra["matched"] = links.height
+    fresh = None
     if found.new_clusters:
-        new_ids = session.scalars(
-            insert(Person).returning(Person.id, sort_by_parameter_order=True),
-            [{"citizen_id": None, "name": "", "updated_at": now} for _ in found.new_clusters],
-        ).all()
+        reserved = _reserve_ids(session, Person, len(found.new_clusters), above)
+        new_ids = reserved.to_list()
+        fresh = _Fresh(new_ids[0], pl.DataFrame(schema={"ident": pl.String(), "key": pl.Int64()}))
         stats.created += len(new_ids)
         stats.extra["new_without_id"] = len(new_ids)
         links = pl.concat(
@@ -630,7 +718,7 @@ def _match_unlinked(
         "score",
     )
     stats.links += copy_frame(session, RecordLink.__table__, rows, conflict=("source_record_id",))
-    return links.select("record_id", "key")
+    return links.select("record_id", "key"), fresh
 
 
 def _sharing_a_block(golden: pl.DataFrame, mention: pl.DataFrame) -> pl.DataFrame:
@@ -739,7 +827,9 @@ def resolve_organizations(
         stats.records = spilled.count
         stats.linked = spilled.idents.height
         stats.unlinked = stats.records - stats.linked
-        ids = _golden_ids(session, Organization, "credit_code", spilled.idents["ident"], now, stats)
+        ids, fresh = _golden_ids(
+            session, Organization, "credit_code", spilled.idents["ident"], stats
+        )
         key_of = spilled.idents.join(ids, on="ident").select("record_id", "key")
         dirs, _ = _partition(spilled, key_of)
         persons = query_frame(
@@ -767,7 +857,7 @@ def resolve_organizations(
                         pl.col("id").alias("org_id"),
                     )
                 )
-            _update(session, Organization, updates)
+            _store(session, Organization, updates, fresh, "credit_code")
             stats.updated += updates.height
             tasks.append(decided.tasks)
         del persons
