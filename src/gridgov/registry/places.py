@@ -22,9 +22,12 @@ disagree the one with the highest id gives its values.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -91,14 +94,28 @@ _ADDRESS_FIELDS = (
 )  # fmt: skip
 
 
-def _library_rows(session: Session) -> pl.DataFrame:
-    """The standard-address records as one row per address key, the newest record winning."""
-    parts = [
-        _library_chunk(chunk) for chunk in source_frames(session, ["address"], _ADDRESS_FIELDS)
-    ]
-    if not parts:
-        return pl.DataFrame()
-    rows = pl.concat(parts, how="vertical")
+def _library_parts(session: Session, root: Path) -> list[Path]:
+    """The standard-address records, parsed chunk by chunk and spilled to Parquet by county (the
+    first six digits of the village code): an address key, and so a building key, starts with
+    its village code, so each county's addresses and buildings are decided apart."""
+    written: dict[str, Path] = {}
+    for i, chunk in enumerate(source_frames(session, ["address"], _ADDRESS_FIELDS)):
+        rows = _library_chunk(chunk).with_columns(
+            pl.col("village_code").str.slice(0, 6).alias("_county")
+        )
+        for (county,), part in rows.partition_by(
+            "_county", as_dict=True, include_key=False
+        ).items():
+            folder = written.setdefault(str(county), root / f"county_{county}")
+            folder.mkdir(exist_ok=True)
+            part.write_parquet(folder / f"{i:05d}.parquet")
+    return [written[k] for k in sorted(written)]
+
+
+def _library_rows(folder: Path) -> pl.DataFrame:
+    """One county's standard-address records as one row per address key, the newest record
+    winning."""
+    rows = pl.read_parquet(folder / "*.parquet")
     rows = rows.with_columns(
         # The key is made of the parsed parts (`ParsedAddress.key`), the row of both.
         pl.concat_str(
@@ -150,12 +167,42 @@ def _library_chunk(chunk: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_address_library(session: Session, *, now: datetime) -> PlaceStats:
-    """Addresses and buildings from the standard-address records, placed in grids by point."""
+    """Addresses and buildings from the standard-address records, placed in grids by point;
+    county by county, so memory stays that of the largest county (not the city's 5.6 M)."""
     stats = PlaceStats()
     session.flush()
-    items = _library_rows(session)
+    root = Path(tempfile.mkdtemp(prefix="gridgov_library_"))
+    try:
+        kept: list[pl.DataFrame] = []
+        for folder in _library_parts(session, root):
+            kept.append(_library_county(session, _library_rows(folder), now, stats))
+        if not kept:
+            return stats
+        address_ids = _key_ids(session, "addresses")
+        for records in kept:
+            links = records.join(address_ids, on="key", how="inner").select(
+                pl.col("_record").alias("source_record_id"),
+                pl.lit("address").alias("entity"),
+                pl.col("id").alias("entity_id"),
+                pl.lit("key").alias("method"),
+                pl.lit(None, pl.Float64()).alias("score"),
+            )
+            stats.links += copy_frame(
+                session, RecordLink.__table__, links.sort("source_record_id"),
+                conflict=("source_record_id",),
+            )  # fmt: skip
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    session.flush()
+    return stats
+
+
+def _library_county(
+    session: Session, items: pl.DataFrame, now: datetime, stats: PlaceStats
+) -> pl.DataFrame:
+    """Write one county's buildings and addresses; returns its (key, _record) for the links."""
     if items.is_empty():
-        return stats
+        return pl.DataFrame(schema={"key": pl.String(), "_record": pl.Int64()})
     point = pl.col("lon").is_not_null() & pl.col("lat").is_not_null()
     with_point = items.filter(point)
     grids = pl.Series("grid_code", [], dtype=pl.String())
@@ -169,10 +216,10 @@ def build_address_library(session: Session, *, now: datetime) -> PlaceStats:
             ),
             dtype=pl.String(),
         )
-        stats.outside_grids = grids.null_count()
-    items = items.with_columns(pl.lit(None, pl.String()).alias("grid_code"))
+        stats.outside_grids += grids.null_count()
     located = with_point.select("key").with_columns(grids)
-    items = items.drop("grid_code").join(located, on="key", how="left", maintain_order="left")
+    del with_point
+    items = items.join(located, on="key", how="left", maintain_order="left")
     items = items.with_columns(
         pl.concat_str("village_code", "road", "door_no", "building", separator="|").alias("_bkey")
     )
@@ -186,40 +233,35 @@ def build_address_library(session: Session, *, now: datetime) -> PlaceStats:
         pl.len().cast(pl.Int32).alias("rooms"),
     )
     buildings = buildings.rename({"_bkey": "key"}).with_columns(stamp)
-    for part in in_chunks(buildings):
-        stats.buildings += copy_frame(session, Building.__table__, part, conflict=("key",))
-    building_ids = _key_ids(session, "buildings").rename({"key": "_bkey", "id": "building_id"})
-    items = items.join(building_ids, on="_bkey", how="left", maintain_order="left")
+    stats.buildings += copy_frame(session, Building.__table__, buildings, conflict=("key",))
+    building_ids = _key_ids(session, "buildings", buildings.get_column("key"))
+    items = items.join(
+        building_ids.rename({"key": "_bkey", "id": "building_id"}),
+        on="_bkey",
+        how="left",
+        maintain_order="left",
+    )
     columns = [
         "key", "code", "village_code", "road", "door_no", "compound", "building", "unit",
         "room", "text", "lon", "lat", "source", "grid_code", "building_id",
     ]  # fmt: skip
-    for part in in_chunks(items.select(*columns, stamp)):
-        stats.addresses += copy_frame(session, Address.__table__, part, conflict=("key",))
-    address_ids = _key_ids(session, "addresses")
-    links = items.join(address_ids, on="key", how="inner", maintain_order="left").select(
-        pl.col("_record").alias("source_record_id"),
-        pl.lit("address").alias("entity"),
-        pl.col("id").alias("entity_id"),
-        pl.lit("key").alias("method"),
-        pl.lit(None, pl.Float64()).alias("score"),
+    stats.addresses += copy_frame(
+        session, Address.__table__, items.select(*columns, stamp), conflict=("key",)
     )
-    for part in in_chunks(links):
-        stats.links += copy_frame(
-            session, RecordLink.__table__, part, conflict=("source_record_id",)
-        )
-    session.flush()
-    return stats
+    return items.select("key", "_record")
 
 
-def _key_ids(session: Session, table: str) -> pl.DataFrame:
-    """(key, id) of every row of a keyed table (buildings, addresses)."""
+def _key_ids(session: Session, table: str, keys: pl.Series | None = None) -> pl.DataFrame:
+    """(key, id) of the rows of a keyed table (buildings, addresses), all or those of `keys`."""
     assert table in ("buildings", "addresses")  # noqa: S101 (names from code only)
-    return query_frame(
+    found = query_frame(
         session,
         f"SELECT key, id FROM {table}",  # noqa: S608
         {"key": pl.String(), "id": pl.Int64()},
     )
+    if keys is None:
+        return found
+    return found.join(keys.rename("key").unique().to_frame(), on="key", how="semi")
 
 
 # ----------------------------------------------------------------------------- matching
