@@ -749,7 +749,8 @@ def _any_block(golden: pl.DataFrame, mention: pl.DataFrame) -> pl.Expr:
         return pl.concat_str(*cols, separator="\x1f").is_in(joined.get_column("k").implode())
 
     return (
-        among("dob")
+        among("dob", "surname")
+        | among("dob", "given")
         | among("phone")
         | among("py", "byear")
         | among("addr", "surname")
