@@ -189,3 +189,17 @@ def _copy_csv(
         with cur.copy(f'COPY "{tmp}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
             copy.write(data)
         return _insert_staged(cur, target.name, tmp, cols, keys)
+
+
+def refresh_statistics(session: Session, *tables: str) -> None:
+    """PostgreSQL: ANALYZE the tables after a bulk load, so the planner knows their size (before
+    autovacuum gets to it, a freshly loaded table of millions of rows looks empty, and a read of
+    it in key order becomes a sort of the whole table on disk instead of an index scan).
+    Nothing on SQLite, whose planner goes by the indexes."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return
+    for table in tables:
+        if not table.isidentifier():  # names come from code; checked all the same
+            raise ValueError(f"bad table name {table!r}")
+        conn.exec_driver_sql(f'ANALYZE "{table}"')

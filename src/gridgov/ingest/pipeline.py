@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridgov.db.bulk import copy_frame, insert_new
+from gridgov.db.bulk import copy_frame, insert_new, refresh_statistics
 from gridgov.db.engine import session_scope
 from gridgov.ingest.columnar import FrameStandardiser
 from gridgov.ingest.mapping import Dataset, Mappings
@@ -204,7 +204,10 @@ class ImportJob:
                 batch.report_path = str(self._report(s, batch, folder / REPORT_FILE))
                 batch.status = DONE
                 batch.finished_at = self.now()
-                return _result(batch)
+                result = _result(batch)
+            with session_scope(self.factory) as s:
+                refresh_statistics(s, "source_records", "quarantined_rows")
+            return result
         except ReadError as exc:
             with session_scope(self.factory) as s:
                 batch = s.get_one(IngestBatch, batch_id)
