@@ -107,16 +107,17 @@ def resolve_all(url: str) -> dict[str, Any]:
 
     engine = make_engine(url)
     out: dict[str, Any] = {}
-    with session_scope(make_sessionmaker(engine)) as s:
-        for name, step in (
-            ("address library", build_address_library),
-            ("persons", resolve_persons),
-            ("organizations", resolve_organizations),
-            ("rooms and residents", place_rooms_and_people),
-        ):
-            t = time.perf_counter()
+    for name, step in (
+        ("address library", build_address_library),
+        ("persons", resolve_persons),
+        ("organizations", resolve_organizations),
+        ("rooms and residents", place_rooms_and_people),
+    ):
+        t = time.perf_counter()
+        with session_scope(make_sessionmaker(engine)) as s:  # one transaction per step, as the CLI
             stats = step(s, now=clock.now())
-            out[name] = (time.perf_counter() - t, vars(stats))
+        out[name] = (time.perf_counter() - t, vars(stats))
+        print(f"  {name}: {out[name][0]:.1f} s, peak {peak_mib():,.0f} MiB", flush=True)
     engine.dispose()
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -142,11 +143,21 @@ def resolve(
     from gridgov.registry.golden import resolve_organizations, resolve_persons
     from gridgov.registry.places import build_address_library, place_rooms_and_people
 
-    with console.status("汇总中 …"), unit_of_work() as session:
-        library = build_address_library(session, now=clock.now())
-        persons = resolve_persons(session, now=clock.now())
-        orgs = resolve_organizations(session, now=clock.now())
-        places = place_rooms_and_people(session, now=clock.now())
+    # One transaction per step: each step can be run again (ids stay stable), and a city-sized
+    # run in one transaction would hold all of its writes uncommitted (on SQLite, in the WAL file).
+    steps: tuple[tuple[str, Callable[..., Any]], ...] = (
+        ("标准地址入库落格", build_address_library),
+        ("人员归并", resolve_persons),
+        ("组织归并", resolve_organizations),
+        ("房屋与住户挂接", place_rooms_and_people),
+    )
+    done: list[Any] = []
+    for i, (label, step) in enumerate(steps, 1):
+        with console.status(f"汇总中 ({i}/{len(steps)}) {label} …"), unit_of_work() as session:
+            done.append(step(session, now=clock.now()))
+        if not as_json:
+            console.print(f"[green]完成[/] ({i}/{len(steps)}) {label}")
+    library, persons, orgs, places = done
     if as_json:
         doc = {
             "addresses": vars(library),
