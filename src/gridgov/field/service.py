@@ -472,8 +472,9 @@ def _check_position(lon: float | None, lat: float | None) -> None:
 
 def record_visit(session: Session, *, user: User, data: VisitInput, now: datetime) -> Visit:
     """A visit log; field facts given with it become a WG check and update the golden record."""
-    _need_grid_worker(user)
+    # The target first: outside the caller's area it does not exist, whoever asks.
     target = _access_target(session, user, data.target_kind, data.target_id)
+    _need_grid_worker(user)
     if data.visit_type not in rules.VISIT_TYPES:
         raise Rejected(
             f"走访类型 visit_type 须为 {', '.join(rules.VISIT_TYPES)} 之一, 不是 {data.visit_type!r}",
