@@ -320,7 +320,7 @@ function show(name) {
   $("#tabbar").hidden = name === "login";
   if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
   const enter = { home: enterHome, report: enterReport, visit: enterVisit, patrol: enterPatrol, tasks: enterTasks, handle: enterHandle, queue: renderQueue };
-  if (enter[name]) enter[name]();
+  return enter[name] ? enter[name]() : Promise.resolve();
 }
 
 // ---- login
@@ -706,7 +706,7 @@ async function enterHandle() {
 }
 
 async function openEvent(no) {
-  show("handle");
+  if ($("#screen-handle").hidden) await show("handle");
   let e = (state.events || []).find((x) => x.tracking_no === no) || null;
   try {
     const r = await api(`/api/v1/events/${encodeURIComponent(no)}`);
