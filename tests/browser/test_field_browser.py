@@ -397,3 +397,22 @@ def test_refused_upload_is_shown_with_its_reason(field_site, browser) -> None:  
     page.click("#queue-refused .ack")
     expect(page.locator("#queue-refused")).to_contain_text("无")
     context.close()
+
+
+def test_app_opens_offline_from_the_service_worker(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    assert page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    # Once the service worker is active it holds the shell; reloaded, the page is under its
+    # control, and offline it still opens the app, logged in, with the home data kept on the device.
+    page.reload()
+    expect(page.locator("#screen-home")).to_be_visible()
+    assert page.evaluate("() => navigator.serviceWorker.controller !== null")
+    context.set_offline(True)
+    page.reload()
+    expect(page.locator("#screen-home")).to_be_visible()
+    expect(page.locator("#home-grid")).to_contain_text(site.data.grid_code)
+    expect(page.locator("#net-state")).to_have_text("离线")
+    context.set_offline(False)
+    context.close()

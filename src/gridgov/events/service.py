@@ -483,6 +483,11 @@ def _replay(prior: Event, data: ReportInput, channel: str) -> ReportOutcome:
 MAX_PHOTOS = 9
 
 
+def check_photos(session: Session, photos: Sequence[str]) -> None:
+    """Refuse a photo list with too many, repeated or unknown photos (for other domains' forms)."""
+    _check_photos(session, photos)
+
+
 def _check_photos(session: Session, photos: Sequence[str]) -> None:
     if not photos:
         return

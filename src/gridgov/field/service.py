@@ -483,7 +483,7 @@ def record_visit(session: Session, *, user: User, data: VisitInput, now: datetim
     if len(data.notes) > 2000:
         raise Rejected("走访记录 notes 最多 2000 字", code="notes_too_long")
     _check_position(data.lon, data.lat)
-    events._check_photos(session, data.photos)
+    events.check_photos(session, data.photos)
     allowed = {"person": rules.PERSON_FACTS, "house": rules.HOUSE_FACTS}.get(data.target_kind, {})
     facts: dict[str, str] = {}
     for name, raw in data.facts.items():
@@ -912,7 +912,7 @@ def resolve_check_task(
         raise Rejected("请选择一个候选值 choice 或填写现场核实的值 value", code="no_value")
     if len(data.note) > 1000:
         raise Rejected("备注 note 最多 1000 字", code="note_too_long")
-    events._check_photos(session, data.photos)
+    events.check_photos(session, data.photos)
     entity = SURVIVORSHIP_ENTITY.get(task.entity)
     model = GOLDEN.get(task.entity)
     golden: Any = session.get(model, task.entity_id) if model is not None else None
