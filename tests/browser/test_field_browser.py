@@ -117,6 +117,19 @@ def _query(url: str, stmt):  # type: ignore[no-untyped-def]
         engine.dispose()
 
 
+def _shot(page, name: str, *, full: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Save a screenshot; `full` lets the scrolling screen grow to its whole height first."""
+    if not full:
+        page.screenshot(path=str(OUT / name))
+        return
+    tag = page.add_style_tag(
+        content="body{height:auto!important;overflow:visible!important}"
+        "main{overflow:visible!important}"
+    )
+    page.screenshot(path=str(OUT / name), full_page=True)
+    tag.evaluate("t => t.remove()")
+
+
 def _phone(browser, site: FieldSite, *, lon: float | None = None, lat: float | None = None,
            init: str = ""):  # type: ignore[no-untyped-def]  # fmt: skip
     context = browser.new_context(
@@ -169,14 +182,14 @@ def test_login_home_and_report_with_photo_and_position(field_site, browser) -> N
     expect(page.locator("#count-todo")).to_have_text("1")  # the event dispatched to the grid
     expect(page.locator("#count-tasks")).to_have_text("1")
     expect(page.locator("#home-due")).to_contain_text("李独居")
-    page.screenshot(path=str(OUT / "02-home.png"))
+    _shot(page, "02-home.png")
 
     _fill_report(page, site, "食品安全", "路边摊贩无证售卖熟食, 无防尘设施")
-    page.screenshot(path=str(OUT / "03-report.png"), full_page=True)
+    _shot(page, "03-report.png", full=True)
     page.click("#report-form button[type=submit]")
     done = page.locator("#report-done")
     expect(done).to_contain_text("已上报。事件编号")
-    page.screenshot(path=str(OUT / "04-report-done.png"))
+    _shot(page, "04-report-done.png")
     number = done.inner_text().split("事件编号 ")[1].split(",")[0]
     holder = done.inner_text().split("「")[1].split("」")[0]
 
@@ -214,7 +227,7 @@ def test_self_closure_with_after_photo(field_site, browser) -> None:  # type: ig
     page.fill("#report-result", "已当场清理并告知保洁")
     page.set_input_files("#report-after", str(site.photos / "after.png"))
     expect(page.locator("#report-after-preview img")).to_have_count(1)
-    page.screenshot(path=str(OUT / "06-self-close.png"), full_page=True)
+    _shot(page, "06-self-close.png", full=True)
     page.click("#report-form button[type=submit]")
     expect(page.locator("#report-done")).to_contain_text("已当场处置结案")
     number = page.locator("#report-done").inner_text().split("事件编号 ")[1].strip()
@@ -241,10 +254,10 @@ def test_visit_updates_a_field_fact(field_site, browser) -> None:  # type: ignor
     page.fill("#visit-notes", "本人在家, 新换了手机号")
     page.fill("#fact-phone", "13912345678")
     page.select_option("#fact-residence", "present")
-    page.screenshot(path=str(OUT / "07-visit.png"), full_page=True)
+    _shot(page, "07-visit.png", full=True)
     page.click("#visit-form button[type=submit]")
     expect(page.locator("#visit-done")).to_contain_text("现场信息已更新")
-    page.screenshot(path=str(OUT / "08-visit-done.png"))
+    _shot(page, "08-visit-done.png")
     (person,) = _query(site.url, select(Person).where(Person.id == site.data.person_id))
     assert person.phone == "13912345678" and person.provenance["phone"]["source"] == "WG"
     (record,) = _query(
@@ -269,11 +282,11 @@ def test_patrol_track_and_coverage(field_site, browser) -> None:  # type: ignore
             {"longitude": site.data.lon, "latitude": site.data.lat + i * STEP, "accuracy": 6}
         )
         page.wait_for_timeout(1100)
-    page.screenshot(path=str(OUT / "09-patrol.png"))
+    _shot(page, "09-patrol.png")
     page.click("#patrol-stop")
     expect(page.locator("#patrol-state")).to_contain_text("覆盖率 80%")
     expect(page.locator("#patrol-coverage")).to_contain_text("80% (4/5 栋)")
-    page.screenshot(path=str(OUT / "10-patrol-done.png"))
+    _shot(page, "10-patrol-done.png")
     distance = page.locator("#patrol-distance").inner_text()
     assert distance.endswith("米") and 90 <= int(distance.split()[0]) <= 115
     context.close()
@@ -290,7 +303,7 @@ def test_check_task_resolved(field_site, browser) -> None:  # type: ignore[no-un
     expect(page.locator("#task-candidates")).to_contain_text("人社")
     page.check("#cand-1")
     page.fill("#task-note", "已电话核实")
-    page.screenshot(path=str(OUT / "11-check-task.png"), full_page=True)
+    _shot(page, "11-check-task.png", full=True)
     page.click("#task-form button[type=submit]")
     expect(page.locator("#task-done")).to_contain_text("核查结果已提交: 13900000009")
     expect(page.locator("#task-list")).to_contain_text("没有待处理的核查任务")
@@ -313,7 +326,7 @@ def test_handling_a_dispatched_event(field_site, browser) -> None:  # type: igno
     page.fill("#handle-comment", "已上门调解, 双方达成一致")
     page.set_input_files("#handle-photos", str(site.photos / "after.png"))
     expect(page.locator("#handle-previews img")).to_have_count(1)
-    page.screenshot(path=str(OUT / "12-handling.png"), full_page=True)
+    _shot(page, "12-handling.png", full=True)
     page.click("#handle-feedback")
     expect(page.locator("#handle-done")).to_contain_text("已反馈")
     (ev,) = _query(site.url, select(Event).where(Event.tracking_no == site.dispatched))
@@ -336,7 +349,7 @@ def test_offline_report_syncs_once_on_reconnect(field_site, browser) -> None:  #
     expect(page.locator("#net-state")).to_have_text("离线")
     page.click("#sync-badge")
     expect(page.locator("#queue-waiting")).to_contain_text(text[:10])
-    page.screenshot(path=str(OUT / "13-offline-queue.png"))
+    _shot(page, "13-offline-queue.png")
 
     # The first answer after reconnecting is lost on the way back (the server did the work):
     # the item stays queued, and the next sync replays its key instead of reporting twice.
@@ -360,7 +373,7 @@ def test_offline_report_syncs_once_on_reconnect(field_site, browser) -> None:  #
     page.click("#sync-now")
     expect(page.locator("#queue-count")).to_have_text("0")
     expect(page.locator("#queue-done")).to_contain_text("编号")
-    page.screenshot(path=str(OUT / "14-synced.png"))
+    _shot(page, "14-synced.png")
     assert lost == [200]
     (n,) = _query(
         site.url, select(func.count()).select_from(Event).where(Event.description == text)
@@ -393,7 +406,7 @@ def test_refused_upload_is_shown_with_its_reason(field_site, browser) -> None:  
     expect(page.locator("#net-state")).to_have_text("1 项被退回")
     page.click("#sync-badge")
     expect(page.locator("#queue-refused")).to_contain_text("联系电话 phone 须为 7–12 位数字")
-    page.screenshot(path=str(OUT / "15-refused.png"))
+    _shot(page, "15-refused.png")
     page.click("#queue-refused .ack")
     expect(page.locator("#queue-refused")).to_contain_text("无")
     context.close()
@@ -415,4 +428,20 @@ def test_app_opens_offline_from_the_service_worker(field_site, browser) -> None:
     expect(page.locator("#home-grid")).to_contain_text(site.data.grid_code)
     expect(page.locator("#net-state")).to_have_text("离线")
     context.set_offline(False)
+    context.close()
+
+
+def test_login_is_remembered_until_idle(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    page.reload()  # remembered on the device
+    expect(page.locator("#screen-home")).to_be_visible()
+    # Unused for longer than the idle limit: the device asks for the password again, with the
+    # user name filled in.
+    page.evaluate("() => localStorage.setItem('field.active', String(Date.now() - 31 * 60000))")
+    page.reload()
+    expect(page.locator("#screen-login")).to_be_visible()
+    expect(page.locator("#login-username")).to_have_value("grid_worker")
+    assert page.evaluate("() => localStorage.getItem('field.token')") is None
     context.close()
