@@ -86,6 +86,8 @@ def test_sync_over_http_replays_without_duplicates(client, session) -> None:  # 
     assert r.status_code == 200, r.text
     first = r.json()["results"]
     assert first[0]["status"] == "done" and first[0]["result"]["tracking_no"]
+    ev = client.get(f"/api/v1/events/{first[0]['result']['tracking_no']}", headers=headers).json()
+    assert ev["location_accuracy_m"] == 12
     assert first[1]["status"] == "refused" and "description" in first[1]["result"]["msg"]
     before = session.scalar(select(func.count()).select_from(Event))
     again = client.post("/api/field/sync", json=body, headers=headers).json()["results"]

@@ -196,6 +196,7 @@ def test_login_home_and_report_with_photo_and_position(field_site, browser) -> N
     (ev,) = _query(site.url, select(Event).where(Event.tracking_no == number))
     assert ev.channel == "grid" and ev.category_code == "SC01"
     assert abs(ev.lon - site.data.lon) < 1e-6 and abs(ev.lat - site.data.lat) < 1e-6
+    assert ev.location_accuracy_m == 8  # the device's accuracy, kept with the event
     (photo,) = _query(site.url, select(Photo).where(Photo.sha256 == ev.photos[0]))
     assert max(photo.width, photo.height) == 1600  # resized on the device from 2400 px
     assert holder.endswith(("村", "社区", "居委会", "村委会")) or holder  # the village it went to
@@ -210,7 +211,11 @@ def test_login_home_and_report_with_photo_and_position(field_site, browser) -> N
         desk.fill("#password", DEMO_PASSWORD)
         desk.click("button[type=submit]")
         expect(desk.locator("#event-table")).to_contain_text(number)
-    desk.screenshot(path=str(OUT / "05-village-worklist.png"))
+        if who == "village_staff":
+            desk.screenshot(path=str(OUT / "05-village-worklist.png"))
+    # The desk page shows how precise the worker's position was.
+    desk.goto(f"{site.base}/events/{number}")
+    expect(desk.locator("#location-accuracy")).to_contain_text("±8 米")
     desk.close()
     context.close()
 

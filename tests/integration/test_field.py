@@ -224,21 +224,24 @@ def test_sync_applies_each_item_once_and_keeps_refusals(session, ctx, worker, da
         SyncItem("visit-0000002", "visit", {"target_kind": "person", "target_id": data.person_id,
                  "facts": {"phone": "66"}}),
         SyncItem("check-0000001", "check", {"task_id": data.task_id, "choice": 1}),
+        SyncItem("report-000003", "report", {"category": "SC01", "description": "定位异常",
+                 "lon": data.lon, "lat": data.lat, "accuracy": -5, "photos": [sha]}),
         SyncItem("report-000002", "report", {"category": "ZF03", "description": "垃圾已清理",
                  "lon": data.lon, "lat": data.lat, "photos": [sha], "self_close": True,
                  "result": "当场清理"}),
     ]  # fmt: skip
     first = service.sync(session, ctx=ctx, user=worker, items=items, now=NOW)
-    assert [r.status for r in first] == ["done", "done", "refused", "done", "done"]
+    assert [r.status for r in first] == ["done", "done", "refused", "done", "refused", "done"]
+    assert "accuracy_m" in first[4].result["msg"]
     assert first[0].result["tracking_no"] and "指挥中心" not in first[0].result["holder"]
     assert "phone" in first[2].result["msg"]
-    assert first[4].result["status"] == "closed" and first[4].result["self_closed"]
+    assert first[5].result["status"] == "closed" and first[5].result["self_closed"]
     again = service.sync(session, ctx=ctx, user=worker, items=items, now=NOW + timedelta(hours=1))
     assert all(r.replayed for r in again)
     assert [r.result for r in again] == [r.result for r in first]
     assert session.scalar(select(func.count()).select_from(Event)) == 2
     assert session.scalar(select(func.count()).select_from(Visit)) == 1
-    assert session.scalar(select(func.count()).select_from(FieldReceipt)) == 5
+    assert session.scalar(select(func.count()).select_from(FieldReceipt)) == 6
     assert session.get(CheckTask, data.task_id).resolution["value"] == "13900000009"
 
 

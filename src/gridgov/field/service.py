@@ -1070,6 +1070,7 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
             lon=_float(p, "lon"),
             lat=_float(p, "lat"),
             crs=_str(p, "crs", "wgs84"),
+            accuracy_m=_float(p, "accuracy"),
             address=_str(p, "address"),
             discovered_at=_dt(p, "discovered_at"),
             photos=photos,
