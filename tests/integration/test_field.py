@@ -271,3 +271,25 @@ def test_sync_handles_dispatched_events_and_patrols(session, ctx, worker, data) 
     assert [r.status for r in results] == ["done", "done", "refused", "done", "done", "done"]
     assert results[1].result["status"] == "feedback"
     assert results[5].result["status"] == "closed" and results[5].result["points"] == 1
+
+
+def test_check_task_value_is_stored_as_its_column_type(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    task = CheckTask(entity="person", entity_id=data.person_id, field="birth_date",
+                     kind="authority_conflict", grid_code=data.grid_code, status="open",
+                     candidates=[{"value": "1990-01-01", "source": "GA"},
+                                 {"value": "1990-01-02", "source": "RS"}],
+                     open_key=f"person:{data.person_id}:birth_date", created_at=NOW, note="")  # fmt: skip
+    session.add(task)
+    session.flush()
+    with pytest.raises(Rejected, match="birth_date"):
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(value="1990-13-01"), now=NOW)  # fmt: skip
+    service.resolve_check_task(session, user=worker, task_id=task.id,
+                               data=service.ResolveInput(choice=1), now=NOW)  # fmt: skip
+    person = session.get(Person, data.person_id)
+    assert person.birth_date == date(1990, 1, 2)
+    # A legal fact keeps its owning department's provenance; the check confirmed it.
+    assert person.provenance["birth_date"]["source"] == "RS"
+    assert person.provenance["birth_date"]["confirmed_by_check"] == task.resolution["record"]

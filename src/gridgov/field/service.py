@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import String, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -864,6 +864,35 @@ def task_subject(session: Session, task: CheckTask) -> str:
     return f"{task.entity} {task.entity_id}"
 
 
+def _coerce(model: Any, field_name: str, value: str, task_id: int) -> Any:
+    """The value as the golden record's column stores it; a malformed one is refused by name."""
+    column = model.__table__.columns.get(field_name)
+    kind = column.type.python_type if column is not None else str
+    try:
+        if kind is date:
+            return date.fromisoformat(value)
+        if kind is bool:
+            return {"1": True, "0": False, "是": True, "否": False}[value]
+        if kind is float:
+            return float(value)
+    except (ValueError, KeyError):
+        what = {date: "日期 YYYY-MM-DD", bool: "是 / 否", float: "数字"}[kind]
+        raise Rejected(
+            f"核查任务 {task_id} 的字段 {field_name} 须为{what}, 不是 {value!r}", code="bad_value"
+        ) from None
+    if (
+        column is not None
+        and isinstance(column.type, String)
+        and column.type.length
+        and len(value) > column.type.length
+    ):
+        raise Rejected(
+            f"核查任务 {task_id} 的字段 {field_name} 最多 {column.type.length} 个字符",
+            code="bad_value",
+        )
+    return value
+
+
 @dataclass
 class ResolveInput:
     choice: int | None = None  # a candidate's index
@@ -917,7 +946,9 @@ def resolve_check_task(
     model = GOLDEN.get(task.entity)
     golden: Any = session.get(model, task.entity_id) if model is not None else None
     record_id: int | None = None
+    stored: Any = None
     if golden is not None and entity is not None and hasattr(golden, task.field):
+        stored = _coerce(type(golden), task.field, value, task_id)
         values: dict[str, Any] = {task.field: value}
         if isinstance(golden, Person):
             values.update(name=golden.name, citizen_id=golden.citizen_id)
@@ -942,7 +973,7 @@ def resolve_check_task(
         else:
             prov = {"source": GRID_WORKER_SOURCE, "record": record.id,
                     "as_of": local_day(now).isoformat()}  # fmt: skip
-        setattr(golden, task.field, value)
+        setattr(golden, task.field, stored)
         golden.provenance = {**(golden.provenance or {}), task.field: prov}
         golden.updated_at = now
     task.status = TASK_RESOLVED
