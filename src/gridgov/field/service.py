@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import shapely
 from sqlalchemy import String, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -55,6 +56,7 @@ from gridgov.registry.models import (
     RecordLink,
     Room,
 )
+from gridgov.registry.rules import SOURCE_NAMES as DEPARTMENTS
 from gridgov.registry.rules import mask_value, may_unmask
 from gridgov.registry.survivorship import (
     AUTHORITY,
@@ -64,10 +66,8 @@ from gridgov.registry.survivorship import (
     shipped_survivorship,
 )
 
-SOURCE_NAMES = {
-    "GA": "公安", "MZ": "民政", "WJ": "卫健", "ZJ": "住建", "SJ": "市场监管", "RS": "人社",
-    "JY": "教育", "SF": "司法", "YJ": "应急", "ZR": "自然资源", "WG": "网格员核查", "": "地址库",
-}  # fmt: skip
+# Check-task candidates from the address library carry no source.
+SOURCE_NAMES = {**DEPARTMENTS, "": "地址库"}
 # Key persons are due a visit this many days after the last one, by class (DOMAIN.md §8).
 VISIT_EVERY_DAYS = {"control": 7, "service": 30}
 SUPERVISOR_ROLES = frozenset(
@@ -110,8 +110,6 @@ def home(session: Session, *, user: User, now: datetime) -> Home:
         grid["name"] = region.name
         shape = geo.load_geometries(session, [region.code]).get(region.code)
         if shape is not None:
-            import shapely
-
             grid["geometry"] = json.loads(shapely.to_geojson(shape))
     lists: dict[str, list[Event]] = {}
     counts: dict[str, int] = {}
