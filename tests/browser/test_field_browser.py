@@ -317,8 +317,8 @@ def test_check_task_resolved(field_site, browser) -> None:  # type: ignore[no-un
     context.close()
 
 
-def test_handling_a_dispatched_event(field_site, browser) -> None:  # type: ignore[no-untyped-def]
-    from gridgov.events.models import Event
+def test_handling_a_dispatched_event_offline(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.events.models import Event, EventEntry
 
     site = field_site
     context = _phone(browser, site)
@@ -326,16 +326,30 @@ def test_handling_a_dispatched_event(field_site, browser) -> None:  # type: igno
     page.click("#tabbar [data-go=handle]")
     page.click(f"#handle-list [data-event='{site.dispatched}']")
     expect(page.locator("#handle-receive")).to_be_visible()
+    expect(page.locator("#handle-feedback")).to_be_disabled()
+    # In a basement without signal: sign for it and feed back; both wait on the device, in order.
+    context.set_offline(True)
     page.click("#handle-receive")
-    expect(page.locator("#handle-done")).to_contain_text("已签收")
+    expect(page.locator("#handle-done")).to_contain_text("已存入本机待发送队列")
+    expect(page.locator("#handle-feedback")).to_be_enabled()
     page.fill("#handle-comment", "已上门调解, 双方达成一致")
     page.set_input_files("#handle-photos", str(site.photos / "after.png"))
     expect(page.locator("#handle-previews img")).to_have_count(1)
     _shot(page, "12-handling.png", full=True)
     page.click("#handle-feedback")
-    expect(page.locator("#handle-done")).to_contain_text("已反馈")
+    expect(page.locator("#queue-count")).to_have_text("2")
+    context.set_offline(False)
+    expect(page.locator("#queue-count")).to_have_text("0", timeout=15_000)
+    page.click("#sync-badge")
+    expect(page.locator("#queue-done")).to_contain_text("反馈")
+    expect(page.locator("#queue-refused")).to_contain_text("无")
     (ev,) = _query(site.url, select(Event).where(Event.tracking_no == site.dispatched))
     assert ev.status == "feedback"
+    (entry,) = _query(
+        site.url,
+        select(EventEntry).where(EventEntry.event_id == ev.id, EventEntry.action == "feedback"),
+    )
+    assert len(entry.attachments) == 1 and entry.comment.startswith("已上门调解")
     context.close()
 
 

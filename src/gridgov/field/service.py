@@ -1137,6 +1137,7 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
         return {
             "tracking_no": ev.tracking_no,
             "status": ev.status,
+            "version": ev.version,
             "holder": unit_name(session, ctx, ev.holder_unit),
         }
     if item.kind == "visit":

@@ -735,14 +735,20 @@ async function handleAction(action) {
     $("#handle-done").textContent = action === "return" ? "退回须填写理由" : "反馈须填写处置情况";
     return;
   }
-  const key = await enqueue("act", { event: e.tracking_no, action, version: e.version, comment }, action === "feedback" ? state.handlePhotos : [], `${ACTION_LABELS[action]} ${e.tracking_no}`);
+  // The version guards against acting on a state someone else changed; an action queued after
+  // another one that has not been sent yet carries none (the workflow rules still apply).
+  const payload = { event: e.tracking_no, action, version: e.version, comment };
+  const key = await enqueue("act", payload, action === "feedback" ? state.handlePhotos : [], `${ACTION_LABELS[action]} ${e.tracking_no}`);
   const item = await outcome(key, "#handle-done", (r) => `已${ACTION_LABELS[action]}: 事件 ${r.tracking_no} 现由「${r.holder}」办理`);
   if (item.status === "done") {
     e.status = item.result.status;
-    e.version = (e.version || 0) + 1;
-    $("#handle-receive").hidden = e.status !== "dispatched";
-    $("#handle-feedback").disabled = e.status !== "handling";
+    e.version = item.result.version;
+  } else if (item.status === "waiting") {
+    e.status = { receive: "handling", feedback: "feedback", return: "accepted" }[action];
+    e.version = null;
   }
+  $("#handle-receive").hidden = e.status !== "dispatched";
+  $("#handle-feedback").disabled = e.status !== "handling";
 }
 
 // ------------------------------------------------------------------------------ wiring
