@@ -13,6 +13,7 @@ const KIND_LABELS = {
   patrol_start: "开始巡查", track: "巡查轨迹", patrol_stop: "结束巡查",
 };
 const ACTION_LABELS = { receive: "签收", feedback: "反馈", return: "退回" };
+const STATUS_LABELS = { accepted: "待分派", dispatched: "待签收", handling: "处置中", feedback: "待核查" };
 
 const state = {
   token: localStorage.getItem("field.token"),
@@ -747,6 +748,8 @@ async function handleAction(action) {
     e.status = { receive: "handling", feedback: "feedback", return: "accepted" }[action];
     e.version = null;
   }
+  e.status_name = STATUS_LABELS[e.status] || e.status_name;
+  $("#handle-meta").textContent = `${e.tracking_no} · ${e.category_name} · ${e.status_name}${item.status === "waiting" ? " (待发送)" : ""}`;
   $("#handle-receive").hidden = e.status !== "dispatched";
   $("#handle-feedback").disabled = e.status !== "handling";
 }
