@@ -122,6 +122,9 @@ def coverage(tracks: Sequence[Sequence[Fix]], buildings: Sequence[tuple[float, f
 
 # ----------------------------------------------------------------------- visits and facts
 
+# Our rule: key persons are due a visit this many days after the last one, by class
+# (DOMAIN.md §8: control and service classes; backbone members are not visited on a schedule).
+VISIT_EVERY_DAYS: dict[str, int] = {"control": 7, "service": 30}
 VISIT_TYPES: dict[str, str] = {
     "routine": "日常走访",
     "key_person": "重点人员走访",

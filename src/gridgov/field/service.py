@@ -68,8 +68,6 @@ from gridgov.registry.survivorship import (
 
 # Check-task candidates from the address library carry no source.
 SOURCE_NAMES = {**DEPARTMENTS, "": "地址库"}
-# Key persons are due a visit this many days after the last one, by class (DOMAIN.md §8).
-VISIT_EVERY_DAYS = {"control": 7, "service": 30}
 SUPERVISOR_ROLES = frozenset(
     {Role.VILLAGE_STAFF, Role.TOWN_STAFF, Role.DISTRICT_STAFF, Role.CITY_STAFF}
 )
@@ -138,7 +136,7 @@ def due_visits(session: Session, *, user: User, now: datetime) -> list[dict[str,
         .join(Person, Person.id == KeyPersonTag.person_id)
         .where(
             registry.in_scope(KeyPersonTag.grid_code, scope),
-            KeyPersonTag.tag_class.in_(list(VISIT_EVERY_DAYS)),
+            KeyPersonTag.tag_class.in_(list(rules.VISIT_EVERY_DAYS)),
             or_(KeyPersonTag.valid_to.is_(None), KeyPersonTag.valid_to >= today),
         )
         .order_by(Person.name, Person.id)
@@ -156,7 +154,7 @@ def due_visits(session: Session, *, user: User, now: datetime) -> list[dict[str,
     )
     out: dict[int, dict[str, Any]] = {}
     for tag, person in rows:
-        every = VISIT_EVERY_DAYS[tag.tag_class]
+        every = rules.VISIT_EVERY_DAYS[tag.tag_class]
         seen = last.get(person.id)
         if seen is not None and seen.tzinfo is None:  # SQLite aggregates drop the zone
             seen = seen.replace(tzinfo=now.tzinfo)
