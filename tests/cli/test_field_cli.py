@@ -32,11 +32,11 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def test_purge_tracks_keeps_recent_ones(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def _two_patrols(engine) -> None:  # type: ignore[no-untyped-def]
+    """A patrol ended 100 days ago and one 10 days ago, three track points each."""
     from gridgov.accounts.models import User
     from gridgov.field.models import Patrol, TrackPoint
 
-    engine = make_engine(db)
     now = clock.now()
     with session_scope(make_sessionmaker(engine)) as s:
         uid = s.scalar(select(User.id).where(User.username == "gw_field"))
@@ -50,6 +50,13 @@ def test_purge_tracks_keeps_recent_ones(db: str, monkeypatch: pytest.MonkeyPatch
                 TrackPoint(patrol_id=p.id, at=start + timedelta(minutes=i), lon=121.5, lat=29.8)
                 for i in range(3)
             )
+
+
+def test_purge_tracks_keeps_recent_ones(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridgov.field.models import TrackPoint
+
+    engine = make_engine(db)
+    _two_patrols(engine)
     monkeypatch.setenv("GRIDGOV_FIELD_TRACK_DAYS", "90")
     result = runner.invoke(app, ["field", "purge-tracks", "--json"])
     assert result.exit_code == 0, result.output
@@ -59,3 +66,26 @@ def test_purge_tracks_keeps_recent_ones(db: str, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(app, ["field", "purge-tracks", "--days", "5"])
     assert result.exit_code == 0 and "3" in result.output
     engine.dispose()
+
+
+def test_the_server_purges_expired_tracks_in_the_background(db: str) -> None:
+    import time
+
+    from gridgov.config import Settings
+    from gridgov.field.models import TrackPoint
+    from gridgov.field.tasks import start_track_purge
+
+    engine = make_engine(db)
+    _two_patrols(engine)
+    stop = start_track_purge(engine, Settings(database_url=db, field_track_days=30), every=3600)
+    try:
+        for _ in range(100):
+            with engine.connect() as conn:
+                left = conn.scalar(select(func.count()).select_from(TrackPoint))
+            if left == 3:
+                break
+            time.sleep(0.05)
+        assert left == 3
+    finally:
+        stop.set()
+        engine.dispose()

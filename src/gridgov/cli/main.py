@@ -231,6 +231,10 @@ def serve(
 
         start_sweeper(engine, cfg, every=cfg.sweep_seconds)
         console.print(f"时限扫描: 每 {cfg.sweep_seconds:g} 秒 (GRIDGOV_SWEEP_SECONDS)")
+    from gridgov.field.tasks import start_track_purge
+
+    start_track_purge(engine, cfg)
+    console.print(f"巡查轨迹保存 {cfg.field_track_days} 天 (GRIDGOV_FIELD_TRACK_DAYS), 每小时清理")
     uvicorn.run(create_app(cfg, engine=engine), host=h, port=p, log_level=cfg.log_level)
 
 
