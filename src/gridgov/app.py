@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from gridgov.accounts import api as accounts_api
     from gridgov.events import api as events_api
     from gridgov.events import pages as events_pages
+    from gridgov.field import api as field_api
+    from gridgov.field import pages as field_pages
     from gridgov.geo import api as geo_api
     from gridgov.ingest import api as ingest_api
     from gridgov.open311 import api as open311_api
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(registry_pages.router)
     app.include_router(pages.router)
     app.include_router(events_pages.router)
+    app.include_router(field_api.router)
+    app.include_router(field_pages.router)
 
     app.mount("/static/app", StaticFiles(directory=str(WEB / "static")), name="static")
     app.mount(

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         description="Threads per server process for request handlers (they mostly wait on the "
         "database; more threads than this only add lock contention) and the database pool size",
     )
+    field_track_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Days patrol tracks (sensitive location data) are kept; daily figures stay",
+    )
     sweep_seconds: float = Field(
         default=60.0,
         ge=0,

@@ -34,6 +34,13 @@ NOT_SCOPED = {
     ("POST", "/report"): "residents' public report",
     ("GET", "/track"): "public tracking page: residents' and hotline events by tracking number",
     ("GET", "/public/events/{no}/photos/{sha256}"): "reporter's photo, EXIF stripped, public",
+    ("POST", "/api/field/session"): "field-app login",
+    ("GET", "/api/field/categories"): "the catalog, ordered by the caller's own reports",
+    ("GET", "/api/field/patrols"): "the caller's own patrols",
+    ("GET", "/m"): "redirect to the field app's shell",
+    ("GET", "/m/"): "the field app's shell (no data; it works offline)",
+    ("GET", "/m/manifest.webmanifest"): "the field app's web-app manifest",
+    ("GET", "/m/sw.js"): "the field app's service worker",
 }
 # The Open311 API is public by design and lists only residents' own reports (tests/api/test_open311.py).
 PUBLIC_PREFIXES = ("/open311/v2/",)
@@ -258,6 +265,86 @@ def _probe_registry_route(client, headers, method: str, path: str, ids, outside)
     return None
 
 
+def _field_outside(session, grid_code: str):  # type: ignore[no-untyped-def]
+    """A check task and a patrol (with its day) in a grid outside the town."""
+    from gridgov.accounts.models import User
+    from gridgov.field.models import Patrol, PatrolDay, TrackPoint
+    from gridgov.registry.models import CheckTask
+
+    admin = session.scalar(select(User).where(User.username == "admin"))
+    task = CheckTask(entity="person", entity_id=1, field="phone", kind="field_vs_department",
+                     candidates=[{"value": "13900000001", "source": "RS"}], grid_code=grid_code,
+                     status="open", open_key="outside:1:phone", created_at=NOW, note="")  # fmt: skip
+    patrol = Patrol(user_id=admin.id, client_key="outside-1", grid_code=grid_code, started_at=NOW)
+    session.add_all([task, patrol])
+    session.flush()
+    session.add(TrackPoint(patrol_id=patrol.id, at=NOW, lon=121.0, lat=29.0))
+    session.add(PatrolDay(user_id=admin.id, day=NOW.date(), grid_code=grid_code, updated_at=NOW))
+    session.flush()
+    return {"task_id": task.id, "patrol_id": patrol.id}
+
+
+def _probe_field_route(client, headers, method: str, path: str, ctx, outside) -> int | None:  # type: ignore[no-untyped-def]
+    """Field-app routes: nothing outside is listed, loaded or written."""
+    if not path.startswith("/api/field/"):
+        return None
+    ev, ids, field_ids, points = ctx
+    if path == "/api/field/home":
+        r = client.get(path, headers=headers)
+        assert r.status_code == 200 and ev.tracking_no not in r.text and "越界" not in r.text
+        return 1
+    if path == "/api/field/targets":
+        for kind in ("house", "person", "organization"):
+            r = client.get(path, params={"kind": kind, "q": "越界"}, headers=headers)
+            assert r.status_code == 200 and r.json() == [], (kind, r.text[:200])
+            lon, lat = points[0]
+            r = client.get(path, params={"kind": kind, "lon": lon, "lat": lat}, headers=headers)
+            assert r.status_code == 200 and "越界" not in r.text
+        return 6
+    if path == "/api/field/check-tasks":
+        r = client.get(path, headers=headers)
+        assert r.status_code == 200 and all(t["id"] != field_ids["task_id"] for t in r.json())
+        return 1
+    if path == "/api/field/check-tasks/{task_id}":
+        r = client.get(path.replace("{task_id}", str(field_ids["task_id"])), headers=headers)
+        assert r.status_code == 404 and r.json()["detail"][0]["code"] == "task_not_found"
+        return 1
+    if path == "/api/field/patrols/{patrol_id}":
+        r = client.get(path.replace("{patrol_id}", str(field_ids["patrol_id"])), headers=headers)
+        assert r.status_code == 404 and r.json()["detail"][0]["code"] == "patrol_not_found"
+        return 1
+    if path == "/api/field/patrol-days":
+        r = client.get(path, headers=headers)
+        assert r.status_code == 200 and all(d["username"] != "admin" for d in r.json())
+        for code in outside["region"] + outside["grid"]:
+            r = client.get(path, params={"region": code}, headers=headers)
+            assert r.status_code == 404, (code, r.text[:200])
+        return 1 + len(outside["region"] + outside["grid"])
+    if path == "/api/field/sync":
+        items = [
+            {"key": "scope-visit-1", "kind": "visit",
+             "payload": {"target_kind": "person", "target_id": ids["person_id"]}},
+            {"key": "scope-visit-2", "kind": "visit",
+             "payload": {"target_kind": "house", "target_id": ids["room_id"]}},
+            {"key": "scope-check-1", "kind": "check",
+             "payload": {"task_id": field_ids["task_id"], "choice": 0}},
+            {"key": "scope-report1", "kind": "report",
+             "payload": {"category": "ZF03", "description": "越界", "lon": ev.lon, "lat": ev.lat,
+                         "photos": list(ev.photos)}},
+            {"key": "scope-act-001", "kind": "act",
+             "payload": {"event": ev.tracking_no, "action": "receive"}},
+        ]  # fmt: skip
+        r = client.post(path, json={"items": items}, headers=headers)
+        assert r.status_code == 200, r.text
+        for res in r.json()["results"]:
+            assert res["status"] == "refused", res
+            assert res["result"]["code"].endswith("not_found") or res["result"]["code"] in (
+                "outside_jurisdiction",
+            ), res
+        return len(items)
+    return None
+
+
 def _walk(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
     """Every (method, path), descending into included routers (FastAPI wraps them lazily)."""
     for route in routes:
@@ -286,12 +373,17 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
     probed = 0
     far = _event_outside(app, session, outside["grid"][0])
     records = _registry_outside(session, outside["grid"][0])
+    field_ids = _field_outside(session, outside["grid"][0])
     for method, path in _routes(app):
         if (method, path) in NOT_SCOPED or path.startswith(PUBLIC_PREFIXES):
             continue
         n = _probe_event_route(client, headers, method, path, far, outside)
         if n is None:
             n = _probe_registry_route(client, headers, method, path, records, outside)
+        if n is None:
+            n = _probe_field_route(
+                client, headers, method, path, (far, records, field_ids, points), outside
+            )
         if n is not None:
             probed += n
             continue

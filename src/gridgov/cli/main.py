@@ -11,6 +11,7 @@ from rich.table import Table
 
 from gridgov.cli import db as db_cli
 from gridgov.cli import events as events_cli
+from gridgov.cli import field as field_cli
 from gridgov.cli import generate as generate_cli
 from gridgov.cli import grids as grids_cli
 from gridgov.cli import ingest as ingest_cli
@@ -30,6 +31,7 @@ app.add_typer(users_cli.app, name="users", help="账号管理")
 app.add_typer(db_cli.app, name="db", help="数据库结构迁移")
 app.add_typer(events_cli.app, name="events", help="事件: 时间线校验、时限扫描、事件目录")
 app.add_typer(events_cli.open311_app, name="open311", help="Open311 接口: 签发 api_key")
+app.add_typer(field_cli.app, name="field", help="移动端: 巡查轨迹保存期限")
 app.command("ingest")(ingest_cli.ingest)
 app.command("resolve")(ingest_cli.resolve)
 app.command("generate")(generate_cli.generate)
@@ -229,6 +231,10 @@ def serve(
 
         start_sweeper(engine, cfg, every=cfg.sweep_seconds)
         console.print(f"时限扫描: 每 {cfg.sweep_seconds:g} 秒 (GRIDGOV_SWEEP_SECONDS)")
+    from gridgov.field.tasks import start_track_purge
+
+    start_track_purge(engine, cfg)
+    console.print(f"巡查轨迹保存 {cfg.field_track_days} 天 (GRIDGOV_FIELD_TRACK_DAYS), 每小时清理")
     uvicorn.run(create_app(cfg, engine=engine), host=h, port=p, log_level=cfg.log_level)
 
 

@@ -47,6 +47,8 @@ class Event(Base):
     is_urban: Mapped[bool] = mapped_column(Boolean, default=False)
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
+    # How precise the reporter's device said the position was (metres), when it said.
+    location_accuracy_m: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str] = mapped_column(String(300), default="")
 
     # Who reported it. Residents' contact details are personal information: shown to staff only.

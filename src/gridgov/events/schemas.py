@@ -18,6 +18,9 @@ class ReportIn(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
     crs: str = Field(default="wgs84", description="坐标系: wgs84 | gcj02 | bd09")
+    accuracy_m: float | None = Field(
+        default=None, ge=0, le=100_000, description="设备给出的定位精度 (米)"
+    )
     grid_code: str | None = Field(default=None, description="无坐标时指定网格 (15 位)")
     address: str = Field(default="", max_length=300)
     discovered_at: AwareDatetime | None = Field(default=None, description="发现时间 (默认现在)")
@@ -62,6 +65,7 @@ class EventOut(BaseModel):
     path: list[dict[str, Any]]
     lon: float | None
     lat: float | None
+    location_accuracy_m: float | None = None
     address: str
     reporter_name: str
     reporter_phone: str

@@ -234,10 +234,13 @@ class ReportInput:
     reporter_email: str = ""
     self_close: bool = False
     result: str = ""
+    accuracy_m: float | None = None  # the device's position accuracy
 
     def fingerprint(self, channel: str) -> str:
         """What a retry must repeat exactly to count as the same report."""
         doc = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in vars(self).items()}
+        if doc.get("accuracy_m") is None:
+            del doc["accuracy_m"]  # as before the field existed: old keys still replay
         doc["channel"] = channel
         raw = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()
@@ -376,6 +379,11 @@ def report_event(
     if discovered > now + timedelta(minutes=5):
         raise Rejected("发现时间 discovered_at 不能晚于当前时间", code="future_time")
     _check_photos(session, data.photos)
+    accuracy = data.accuracy_m
+    if accuracy is not None and not (math.isfinite(accuracy) and 0 <= accuracy <= 100_000):
+        raise Rejected(
+            f"定位精度 accuracy_m 须为 0–100000 米, 不是 {accuracy!r}", code="bad_accuracy"
+        )
     grid_code, lon, lat = _where(session, data, user, channel)
     path = path_codes(grid_code)
     # One query for the path's names (the answer shows them) and whether the village is urban.
@@ -399,6 +407,7 @@ def report_event(
         is_urban=bool(is_urban),
         lon=lon,
         lat=lat,
+        location_accuracy_m=accuracy if lon is not None else None,
         address=data.address.strip()[:300],
         reporter_id=user.id if user is not None else None,
         reporter_name=data.reporter_name.strip()[:100],
@@ -481,6 +490,11 @@ def _replay(prior: Event, data: ReportInput, channel: str) -> ReportOutcome:
 
 
 MAX_PHOTOS = 9
+
+
+def check_photos(session: Session, photos: Sequence[str]) -> None:
+    """Refuse a photo list with too many, repeated or unknown photos (for other domains' forms)."""
+    _check_photos(session, photos)
 
 
 def _check_photos(session: Session, photos: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ from gridgov.geo.service import region_path
 from gridgov.registry import service
 from gridgov.registry.api import unmask_view
 from gridgov.registry.rules import (
+    SOURCE_NAMES,
     mask_citizen_id,
     mask_phone,
     mask_value,
@@ -25,10 +26,6 @@ from gridgov.web.deps import PageUser, SessionDep
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 KINDS = {"persons": "人员", "organizations": "组织", "houses": "房屋", "addresses": "标准地址"}
-SOURCE_NAMES = {
-    "GA": "公安", "MZ": "民政", "WJ": "卫健", "ZJ": "住建", "SJ": "市场监管", "RS": "人社",
-    "JY": "教育", "SF": "司法", "YJ": "应急", "ZR": "自然资源", "WG": "网格员核查",
-}  # fmt: skip
 TAG_CLASSES = {"backbone": "骨干", "service": "服务", "control": "管控"}
 RELATIONS = {"owner": "产权人", "tenant": "承租人", "member": "家庭成员", "legal_rep": "法定代表人",
              "employee": "职工", "student": "学生"}  # fmt: skip

@@ -29,6 +29,13 @@ SENSITIVE_ROLES = frozenset(
 MASKED_FIELDS = ("citizen_id", "phone")
 
 
+# The departments' codes (ingest/sources/*.toml) as users know them.
+SOURCE_NAMES = {
+    "GA": "公安", "MZ": "民政", "WJ": "卫健", "ZJ": "住建", "SJ": "市场监管", "RS": "人社",
+    "JY": "教育", "SF": "司法", "YJ": "应急", "ZR": "自然资源", "WG": "网格员核查",
+}  # fmt: skip
+
+
 def may_unmask(roles: Collection[str]) -> bool:
     return any(r in UNMASK_ROLES for r in roles)
 

@@ -1,0 +1,50 @@
+"""The field app's shell under /m/: the page, its web-app manifest and its service worker.
+
+The shell holds no data (everything comes from /api/field with the device's token), so it is
+served to anyone and works offline once the service worker has cached it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from gridgov import __version__
+from gridgov.web.deps import SettingsDep
+
+router = APIRouter(include_in_schema=False)
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static" / "field"
+
+
+@router.get("/m", response_model=None)
+def to_shell() -> RedirectResponse:
+    return RedirectResponse("/m/", status_code=308)
+
+
+@router.get("/m/", response_class=HTMLResponse)
+def shell(request: Request, settings: SettingsDep) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request,
+        "field/app.html",
+        {"version": __version__, "idle_minutes": settings.idle_minutes},
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/m/manifest.webmanifest", response_model=None)
+def manifest() -> FileResponse:
+    return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json")
+
+
+@router.get("/m/sw.js", response_model=None)
+def service_worker() -> FileResponse:
+    # Served from /m/ so its scope is the app; never cached, so an update is seen at once.
+    return FileResponse(
+        STATIC / "sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/m/"},
+    )

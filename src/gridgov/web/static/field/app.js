@@ -1,0 +1,836 @@
+/* 网格通: the grid worker's field app. Every write goes into the device's queue first (with an
+   idempotency key) and is sent by sync(), so work done offline is kept and sent exactly once. */
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const $$ = (sel) => Array.from(document.querySelectorAll(sel));
+const IDLE_MINUTES = parseFloat(document.body.dataset.idleMinutes) || 30;
+const MAX_EDGE = 1600; // photos are resized on the device to at most this many pixels
+const SAMPLE_SECONDS = parseFloat(localStorage.getItem("field.sampleSeconds") || "10");
+const FLUSH_POINTS = parseInt(localStorage.getItem("field.flushPoints") || "6", 10);
+const KIND_LABELS = {
+  report: "上报事件", act: "事件处置", visit: "走访", check: "核查任务",
+  patrol_start: "开始巡查", track: "巡查轨迹", patrol_stop: "结束巡查",
+};
+const ACTION_LABELS = { receive: "签收", feedback: "反馈", return: "退回" };
+const STATUS_LABELS = { accepted: "待分派", dispatched: "待签收", handling: "处置中", feedback: "待核查" };
+
+const state = {
+  token: localStorage.getItem("field.token"),
+  username: localStorage.getItem("field.username") || "",
+  home: null,
+  categories: [],
+  category: null,
+  pos: null,
+  reportPos: null,
+  reportPhotos: [],
+  afterPhoto: null,
+  visitKind: "house",
+  visitTarget: null,
+  visitPhotos: [],
+  task: null,
+  taskPhotos: [],
+  event: null,
+  handlePhotos: [],
+  patrol: null,
+  maps: {},
+};
+
+// ------------------------------------------------------------------------------ helpers
+
+function esc(s) {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false });
+}
+
+function fmtMeters(m) { return m >= 1000 ? (m / 1000).toFixed(2) + " 公里" : Math.round(m) + " 米"; }
+
+function fmtDuration(s) {
+  const m = Math.floor(s / 60), sec = Math.round(s % 60);
+  return m >= 60 ? `${Math.floor(m / 60)} 小时 ${m % 60} 分` : `${m} 分 ${sec} 秒`;
+}
+
+function fmtPct(x) { return (x * 100).toFixed(0) + "%"; }
+
+function touch() { localStorage.setItem("field.active", String(Date.now())); }
+
+function idleExpired() {
+  const last = parseFloat(localStorage.getItem("field.active") || "0");
+  return !last || Date.now() - last > IDLE_MINUTES * 60000;
+}
+
+function dropToken() {
+  state.token = null;
+  localStorage.removeItem("field.token");
+}
+
+class AuthError extends Error {}
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {}, { Authorization: `Bearer ${state.token}` });
+  const r = await fetch(path, Object.assign({}, opts, { headers }));
+  if (r.status === 401) {
+    dropToken();
+    show("login");
+    throw new AuthError("登录已过期");
+  }
+  return r;
+}
+
+function errorText(body) {
+  const d = body && body.detail;
+  if (Array.isArray(d)) return d.map((x) => x.msg).join("; ");
+  return typeof d === "string" ? d : "提交失败";
+}
+
+// ------------------------------------------------------------------------------ photos
+
+async function resizePhoto(file) {
+  const bmp = await createImageBitmap(file, { imageOrientation: "from-image" });
+  const scale = Math.min(1, MAX_EDGE / Math.max(bmp.width, bmp.height));
+  const w = Math.round(bmp.width * scale), h = Math.round(bmp.height * scale);
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  canvas.getContext("2d").drawImage(bmp, 0, 0, w, h);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+  const t = document.createElement("canvas");
+  const ts = 128 / Math.max(w, h);
+  t.width = Math.max(1, Math.round(w * ts));
+  t.height = Math.max(1, Math.round(h * ts));
+  t.getContext("2d").drawImage(canvas, 0, 0, t.width, t.height);
+  return { blob, preview: t.toDataURL("image/jpeg", 0.7), width: w, height: h };
+}
+
+async function takePhotos(input, list, max, previews) {
+  for (const file of Array.from(input.files || [])) {
+    if (list.length >= max) break;
+    list.push(await resizePhoto(file));
+  }
+  input.value = "";
+  $(previews).innerHTML = list.map((p) => `<img alt="照片" src="${p.preview}">`).join("");
+}
+
+// ------------------------------------------------------------------------------ position
+
+function locate() {
+  return new Promise((resolve) => {
+    if (!navigator.geolocation) return resolve(null);
+    navigator.geolocation.getCurrentPosition(
+      (p) => {
+        state.pos = { lon: p.coords.longitude, lat: p.coords.latitude, accuracy: p.coords.accuracy };
+        showPosition();
+        resolve(state.pos);
+      },
+      () => resolve(null),
+      { enableHighAccuracy: true, timeout: 10000, maximumAge: 0 },
+    );
+  });
+}
+
+function showPosition() {
+  const p = state.pos;
+  if (!p) return;
+  $("#home-position").textContent = `我的位置: ${p.lon.toFixed(6)}, ${p.lat.toFixed(6)} (精度 ±${Math.round(p.accuracy)} 米)`;
+  const m = state.maps.home;
+  if (m) {
+    if (!m._me) m._me = L.marker([p.lat, p.lon], { icon: L.divIcon({ className: "", html: '<div class="pos-dot"></div>', iconSize: [20, 20] }) }).addTo(m);
+    m._me.setLatLng([p.lat, p.lon]);
+  }
+}
+
+function makeMap(id) {
+  if (state.maps[id]) {
+    setTimeout(() => state.maps[id].invalidateSize(), 0);
+    return state.maps[id];
+  }
+  const m = L.map(`${id}-map`, { zoomControl: true, attributionControl: false });
+  const grid = state.home && state.home.grid && state.home.grid.geometry;
+  if (grid) {
+    const layer = L.geoJSON(grid, { style: { color: "#0d6efd", weight: 2, fillOpacity: 0.05 } }).addTo(m);
+    m.fitBounds(layer.getBounds());
+  } else if (state.pos) {
+    m.setView([state.pos.lat, state.pos.lon], 17);
+  } else {
+    m.setView([29.87, 121.55], 12);
+  }
+  state.maps[id] = m;
+  setTimeout(() => m.invalidateSize(), 0);
+  return m;
+}
+
+// ------------------------------------------------------------------------------ queue and sync
+
+async function enqueue(kind, payload, photos, label) {
+  const item = {
+    key: FieldStore.newKey(kind),
+    seq: Date.now() + Math.random(),
+    user: state.username,
+    kind,
+    payload,
+    blobs: (photos || []).map((p) => p.blob),
+    shas: [],
+    label,
+    status: "waiting",
+    created: new Date().toISOString(),
+    result: null,
+  };
+  await FieldStore.put(item);
+  await renderQueue();
+  return item.key;
+}
+
+let syncing = null;
+
+function sync() {
+  if (!syncing) syncing = doSync().finally(() => { syncing = null; });
+  return syncing;
+}
+
+async function uploadPhotos(item) {
+  while (item.shas.length < item.blobs.length) {
+    const fd = new FormData();
+    fd.append("file", item.blobs[item.shas.length], "photo.jpg");
+    const r = await api("/api/v1/photos", { method: "POST", body: fd });
+    if (r.status === 201) {
+      item.shas.push((await r.json()).sha256);
+      await FieldStore.put(item);
+    } else if (r.status >= 400 && r.status < 500) {
+      item.status = "refused";
+      item.result = { msg: "照片被拒绝: " + errorText(await r.json().catch(() => null)) };
+      await FieldStore.put(item);
+      return false;
+    } else {
+      throw new Error(`照片上传失败 (${r.status})`);
+    }
+  }
+  return true;
+}
+
+async function doSync() {
+  if (!state.token || !navigator.onLine) { await renderQueue(); return; }
+  try {
+    const all = await FieldStore.all();
+    const waiting = all.filter((i) => i.status === "waiting" && i.user === state.username);
+    for (let i = 0; i < waiting.length; i += 20) {
+      const batch = waiting.slice(i, i + 20);
+      const ready = [];
+      for (const item of batch) {
+        if (await uploadPhotos(item)) ready.push(item);
+      }
+      if (!ready.length) continue;
+      const body = {
+        items: ready.map((it) => ({
+          key: it.key,
+          kind: it.kind,
+          payload: it.blobs.length ? Object.assign({}, it.payload, { photos: it.shas }) : it.payload,
+        })),
+      };
+      const r = await api("/api/field/sync", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (r.status === 422) {
+        const msg = errorText(await r.json());
+        for (const it of ready) Object.assign(it, { status: "refused", result: { msg } });
+        for (const it of ready) await FieldStore.put(it);
+        continue;
+      }
+      if (!r.ok) throw new Error(`同步失败 (${r.status})`);
+      const results = (await r.json()).results;
+      for (const res of results) {
+        const it = ready.find((x) => x.key === res.key);
+        if (!it) continue;
+        it.status = res.status === "done" ? "done" : "refused";
+        it.result = res.result;
+        it.replayed = res.replayed;
+        it.sent = new Date().toISOString();
+        it.blobs = [];
+        await FieldStore.put(it);
+      }
+    }
+    await prune();
+  } catch (e) {
+    // The network dropped (or the server is busy): everything stays queued for the next try.
+  }
+  await renderQueue();
+}
+
+async function prune() {
+  const done = (await FieldStore.all()).filter((i) => i.status === "done");
+  for (const it of done.slice(0, Math.max(0, done.length - 50))) await FieldStore.remove(it.key);
+}
+
+function summary(item) {
+  const r = item.result || {};
+  if (item.status === "refused") return r.msg || "被拒绝";
+  if (item.status === "waiting") return "等待网络…";
+  if (item.kind === "report") return r.self_closed ? `编号 ${r.tracking_no} · 已当场处置结案` : `编号 ${r.tracking_no} · 已送 ${r.holder}`;
+  if (item.kind === "act") return `事件 ${r.tracking_no} · ${r.holder}`;
+  if (item.kind === "visit") return `已记录走访: ${r.target}`;
+  if (item.kind === "check") return `已提交: ${r.value}`;
+  if (item.kind === "patrol_stop") return `里程 ${fmtMeters(r.distance_m)} · 覆盖率 ${fmtPct(r.coverage)}`;
+  return "已发送";
+}
+
+async function renderQueue() {
+  const all = await FieldStore.all();
+  const mine = all.filter((i) => i.user === state.username || i.status === "waiting");
+  const waiting = mine.filter((i) => i.status === "waiting");
+  const refused = mine.filter((i) => i.status === "refused");
+  const done = mine.filter((i) => i.status === "done").reverse();
+  $("#queue-count").textContent = String(waiting.length);
+  const badge = $("#sync-badge");
+  badge.classList.toggle("offline", !navigator.onLine);
+  badge.classList.toggle("refused", refused.length > 0);
+  $("#net-state").textContent = navigator.onLine ? (refused.length ? `${refused.length} 项被退回` : "在线") : "离线";
+  const li = (i, extra = "") => `<li class="list-group-item" data-key="${esc(i.key)}"><div class="fw-bold">${esc(KIND_LABELS[i.kind] || i.kind)} · ${esc(i.label || "")}</div>`
+    + `<div class="${i.status === "refused" ? "text-danger" : "text-secondary"} item-summary">${esc(summary(i))}</div>`
+    + `<div class="text-secondary">${esc(fmtTime(i.created))}${i.user !== state.username ? " · 账号 " + esc(i.user) : ""}</div>${extra}</li>`;
+  $("#queue-waiting").innerHTML = waiting.map((i) => li(i)).join("") || '<li class="list-group-item text-secondary">没有待发送的内容</li>';
+  $("#queue-refused").innerHTML = refused.map((i) => li(i, '<button class="btn btn-sm btn-outline-secondary mt-1 ack" type="button">知道了, 删除</button>')).join("") || '<li class="list-group-item text-secondary">无</li>';
+  $("#queue-done").innerHTML = done.slice(0, 20).map((i) => li(i)).join("") || '<li class="list-group-item text-secondary">无</li>';
+}
+
+async function outcome(key, box, okText) {
+  await sync();
+  const item = await FieldStore.get(key);
+  const el = $(box);
+  el.hidden = false;
+  el.className = "alert mt-2 " + (item.status === "done" ? "alert-success" : item.status === "refused" ? "alert-danger" : "alert-warning");
+  if (item.status === "done") el.textContent = okText(item.result);
+  else if (item.status === "refused") el.textContent = "提交被退回: " + (item.result && item.result.msg);
+  else el.textContent = "网络不可用, 已存入本机待发送队列, 恢复网络后自动发送。";
+  el.scrollIntoView({ block: "nearest" });
+  return item;
+}
+
+// ------------------------------------------------------------------------------ screens
+
+const SCREENS = ["login", "home", "report", "visit", "patrol", "tasks", "handle", "queue"];
+
+function show(name) {
+  if (!state.token && name !== "login") name = "login";
+  for (const s of SCREENS) $(`#screen-${s}`).hidden = s !== name;
+  $$("#tabbar button").forEach((b) => b.classList.toggle("active", b.dataset.go === name));
+  $("#tabbar").hidden = name === "login";
+  if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
+  const enter = { home: enterHome, report: enterReport, visit: enterVisit, patrol: enterPatrol, tasks: enterTasks, handle: enterHandle, queue: renderQueue };
+  return enter[name] ? enter[name]() : Promise.resolve();
+}
+
+// ---- login
+
+async function login(ev) {
+  ev.preventDefault();
+  $("#login-error").textContent = "";
+  const fd = new URLSearchParams({ username: $("#login-username").value.trim(), password: $("#login-password").value });
+  let r;
+  try {
+    r = await fetch("/api/field/session", { method: "POST", body: fd });
+  } catch (e) {
+    $("#login-error").textContent = "无法连接服务器, 请检查网络";
+    return;
+  }
+  const body = await r.json();
+  if (!r.ok) {
+    $("#login-error").textContent = errorText(body);
+    return;
+  }
+  state.token = body.access_token;
+  state.username = body.username;
+  localStorage.setItem("field.token", state.token);
+  localStorage.setItem("field.username", state.username);
+  localStorage.setItem("field.name", body.display_name || body.username);
+  $("#login-password").value = "";
+  touch();
+  $("#who").textContent = body.display_name || body.username;
+  show("home");
+  sync();
+}
+
+async function logout() {
+  try { await api("/api/v1/auth/token", { method: "DELETE" }); } catch (e) { /* offline */ }
+  dropToken();
+  show("login");
+}
+
+// ---- home
+
+async function loadHome() {
+  try {
+    const r = await api("/api/field/home");
+    if (r.ok) {
+      state.home = await r.json();
+      await FieldStore.kvSet("home:" + state.username, state.home);
+    }
+  } catch (e) {
+    if (e instanceof AuthError) return;
+    state.home = (await FieldStore.kvGet("home:" + state.username)) || state.home;
+  }
+}
+
+async function enterHome() {
+  await loadHome();
+  const h = state.home;
+  if (!h) return;
+  $("#who").textContent = h.display_name || h.username;
+  $("#home-grid").textContent = `我的网格: ${h.grid.name} (${h.grid.code})`;
+  $("#count-todo").textContent = h.counts.todo;
+  $("#count-due-soon").textContent = h.counts.due_soon;
+  $("#count-overdue").textContent = h.counts.overdue;
+  $("#count-tasks").textContent = h.counts.check_tasks;
+  $("#count-visits").textContent = h.counts.due_visits;
+  $("#today-coverage").textContent = h.today ? fmtPct(h.today.coverage) : "—";
+  $("#home-todo").innerHTML = h.todo.map((e) => `<li class="list-group-item list-group-item-action" data-event="${esc(e.tracking_no)}">${esc(e.title)}<br><span class="text-secondary">${esc(e.tracking_no)} · ${esc(e.status_name)}${e.deadline_at ? " · 时限 " + esc(fmtTime(e.deadline_at)) : ""}</span></li>`).join("") || '<li class="list-group-item text-secondary">暂无待办事件</li>';
+  $("#home-due").innerHTML = h.due_visits.map((d) => `<li class="list-group-item list-group-item-action" data-person="${d.person_id}">${esc(d.name)} · ${esc(d.tags.join("、"))}<br><span class="text-secondary">${d.last_visit ? "上次走访 " + esc(fmtTime(d.last_visit)) : "尚未走访"}</span></li>`).join("") || '<li class="list-group-item text-secondary">暂无</li>';
+  makeMap("home");
+  await locate();
+}
+
+// ---- report
+
+async function loadCategories() {
+  try {
+    const r = await api("/api/field/categories");
+    if (r.ok) {
+      state.categories = await r.json();
+      await FieldStore.kvSet("categories:" + state.username, state.categories);
+      return;
+    }
+  } catch (e) {
+    if (e instanceof AuthError) return;
+  }
+  state.categories = (await FieldStore.kvGet("categories:" + state.username)) || [];
+}
+
+function renderCategories() {
+  const q = $("#cat-search").value.trim();
+  const list = state.categories.filter((c) => !q || c.name.includes(q) || c.code.includes(q.toUpperCase()));
+  $("#cat-list").innerHTML = list.map((c) => `<button type="button" class="list-group-item list-group-item-action${state.category && state.category.code === c.code ? " active" : ""}" data-cat="${esc(c.code)}">${esc(c.name)}${c.used ? ` <span class="badge text-bg-light">常用 ${c.used}</span>` : ""}</button>`).join("") || '<div class="list-group-item text-secondary">没有匹配的类别</div>';
+}
+
+function pickCategory(code) {
+  state.category = state.categories.find((c) => c.code === code) || null;
+  $("#cat-chosen").textContent = state.category ? `已选: ${state.category.name}` : "";
+  $("#self-close-box").hidden = !(state.category && state.category.self_close);
+  if ($("#self-close-box").hidden) {
+    $("#report-self-close").checked = false;
+    $("#self-close-fields").hidden = true;
+  }
+  renderCategories();
+}
+
+async function enterReport() {
+  $("#report-done").hidden = true;
+  if (!state.categories.length) await loadCategories();
+  renderCategories();
+  const m = makeMap("report");
+  const pos = await locate();
+  if (pos) {
+    state.reportPos = Object.assign({}, pos);
+    if (!m._pick) {
+      m._pick = L.marker([pos.lat, pos.lon], { draggable: true }).addTo(m);
+      m._pick.on("dragend", () => {
+        const ll = m._pick.getLatLng();
+        state.reportPos = { lon: ll.lng, lat: ll.lat, accuracy: state.reportPos ? state.reportPos.accuracy : null, moved: true };
+        showReportPos();
+      });
+    }
+    m._pick.setLatLng([pos.lat, pos.lon]);
+    m.setView([pos.lat, pos.lon], Math.max(m.getZoom() || 0, 16));
+  }
+  showReportPos();
+}
+
+function showReportPos() {
+  const p = state.reportPos;
+  $("#report-position").textContent = p
+    ? `位置 ${p.lon.toFixed(6)}, ${p.lat.toFixed(6)}${p.moved ? " (已在地图上调整)" : ` · 精度 ±${Math.round(p.accuracy)} 米`}`
+    : "无法取得位置, 请开启定位或在地图上选择";
+}
+
+async function submitReport(ev) {
+  ev.preventDefault();
+  const err = (m) => { $("#report-error").textContent = m; };
+  err("");
+  const description = $("#report-description").value.trim();
+  const selfClose = $("#report-self-close").checked;
+  if (!state.category) return err("请选择事件类别");
+  if (!description) return err("请填写情况描述");
+  if (state.reportPhotos.length < 1) return err("请拍摄或选择 1–6 张现场照片");
+  if (!state.reportPos) return err("没有位置: 请开启定位, 或在地图上选择位置");
+  if (selfClose && !$("#report-result").value.trim()) return err("自行结案须填写处置结果");
+  if (selfClose && !state.afterPhoto) return err("自行结案须附处置后照片");
+  const photos = selfClose ? [...state.reportPhotos, state.afterPhoto] : state.reportPhotos;
+  const payload = {
+    category: state.category.code,
+    description,
+    lon: state.reportPos.lon,
+    lat: state.reportPos.lat,
+    accuracy: state.reportPos.accuracy,
+    discovered_at: new Date().toISOString(),
+    self_close: selfClose,
+    result: selfClose ? $("#report-result").value.trim() : "",
+  };
+  const label = `${state.category.name} · ${description.slice(0, 20)}`;
+  const key = await enqueue("report", payload, photos, label);
+  // The form is cleared at once: the report now lives in the queue.
+  $("#report-form").reset();
+  state.reportPhotos = [];
+  state.afterPhoto = null;
+  $("#report-previews").innerHTML = "";
+  $("#report-after-preview").innerHTML = "";
+  $("#self-close-fields").hidden = true;
+  state.category = null;
+  pickCategory(null);
+  await outcome(key, "#report-done", (r) => r.self_closed
+    ? `已当场处置结案。事件编号 ${r.tracking_no}`
+    : `已上报。事件编号 ${r.tracking_no}, 已送「${r.holder}」处理`);
+}
+
+// ---- visits
+
+async function searchTargets(near) {
+  const params = new URLSearchParams({ kind: state.visitKind, q: $("#visit-search").value.trim() });
+  if (near) {
+    const p = await locate();
+    if (p) { params.set("lon", p.lon); params.set("lat", p.lat); }
+  }
+  try {
+    const r = await api("/api/field/targets?" + params);
+    const list = r.ok ? await r.json() : [];
+    state.targets = list;
+    $("#visit-targets").innerHTML = list.map((t, i) => `<li class="list-group-item list-group-item-action" data-target="${i}">${esc(t.label)}<br><span class="text-secondary">${esc(t.detail)}${t.distance_m != null ? " · " + fmtMeters(t.distance_m) : ""}</span></li>`).join("") || '<li class="list-group-item text-secondary">没有找到</li>';
+  } catch (e) {
+    if (!(e instanceof AuthError)) $("#visit-targets").innerHTML = '<li class="list-group-item text-secondary">离线时无法搜索</li>';
+  }
+}
+
+function chooseTarget(t) {
+  state.visitTarget = t;
+  state.visitPhotos = [];
+  $("#visit-previews").innerHTML = "";
+  $("#visit-form").reset();
+  $("#visit-form").hidden = false;
+  $("#visit-done").hidden = true;
+  $("#visit-target").textContent = `走访对象: ${t.label}`;
+  $("#facts-person").hidden = t.kind !== "person";
+  $("#facts-house").hidden = t.kind !== "house";
+  const f = t.facts || {};
+  $("#fact-actual-address").placeholder = f.actual_address ? `现为: ${f.actual_address}` : "";
+  $("#fact-phone").placeholder = f.phone ? `现为: ${f.phone}` : "";
+  $("#visit-position").textContent = state.pos ? `位置 ±${Math.round(state.pos.accuracy)} 米` : "";
+  $("#visit-form").scrollIntoView({ block: "start" });
+}
+
+async function enterVisit() {
+  $("#visit-done").hidden = true;
+  const due = (state.home && state.home.due_visits) || [];
+  $("#visit-due").innerHTML = due.map((d) => `<li class="list-group-item list-group-item-action" data-person="${d.person_id}">待走访: ${esc(d.name)} · ${esc(d.tags.join("、"))}</li>`).join("");
+  if (!state.targets) searchTargets(false);
+}
+
+async function submitVisit(ev) {
+  ev.preventDefault();
+  const t = state.visitTarget;
+  if (!t) return;
+  const facts = {};
+  const box = t.kind === "person" ? "#facts-person" : t.kind === "house" ? "#facts-house" : null;
+  if (box) $$(`${box} [data-fact]`).forEach((el) => { if (el.value.trim()) facts[el.dataset.fact] = el.value.trim(); });
+  const pos = state.pos || (await locate());
+  const payload = {
+    target_kind: t.kind,
+    target_id: t.id,
+    visit_type: $("#visit-type").value,
+    notes: $("#visit-notes").value.trim(),
+    lon: pos ? pos.lon : null,
+    lat: pos ? pos.lat : null,
+    accuracy: pos ? pos.accuracy : null,
+    visited_at: new Date().toISOString(),
+    facts,
+  };
+  const key = await enqueue("visit", payload, state.visitPhotos, t.label);
+  $("#visit-form").hidden = true;
+  state.visitPhotos = [];
+  await outcome(key, "#visit-done", (r) => `已保存走访: ${r.target}${Object.keys(r.facts || {}).length ? " · 现场信息已更新 (网格员核查)" : ""}`);
+  loadHome();
+}
+
+// ---- patrols
+
+let sampler = null;
+
+async function enterPatrol() {
+  const m = makeMap("patrol");
+  state.patrol = (await FieldStore.kvGet("patrol:" + state.username)) || null;
+  $("#patrol-start").hidden = !!state.patrol;
+  $("#patrol-stop").hidden = !state.patrol;
+  if (state.patrol) {
+    $("#patrol-state").textContent = `巡查中, 开始于 ${fmtTime(state.patrol.started)} · 已记录 ${state.patrol.count || 0} 个位置`;
+    startSampler();
+  }
+  if (!m._track) m._track = L.polyline([], { color: "#198754", weight: 4 }).addTo(m);
+  await showLastPatrol();
+}
+
+async function showLastPatrol() {
+  const all = await FieldStore.all();
+  const mine = all.filter((i) => i.user === state.username && ["track", "patrol_stop"].includes(i.kind) && i.status === "done");
+  const last = mine[mine.length - 1];
+  if (!last) return;
+  const r = last.result;
+  $("#patrol-distance").textContent = fmtMeters(r.distance_m);
+  $("#patrol-duration").textContent = fmtDuration(r.duration_s);
+  $("#patrol-coverage").textContent = `${fmtPct(r.coverage)} (${r.buildings_covered}/${r.buildings} 栋)`;
+}
+
+async function startPatrol() {
+  const key = FieldStore.newKey("patrol");
+  state.patrol = { key, started: new Date().toISOString(), buffer: [], count: 0 };
+  await FieldStore.kvSet("patrol:" + state.username, state.patrol);
+  await enqueue("patrol_start", { patrol: key, at: state.patrol.started }, [], "巡查开始");
+  $("#patrol-start").hidden = true;
+  $("#patrol-stop").hidden = false;
+  $("#patrol-state").textContent = "巡查中…";
+  state.maps.patrol._track.setLatLngs([]);
+  startSampler();
+  await samplePoint();
+  sync();
+}
+
+function startSampler() {
+  if (sampler) return;
+  sampler = setInterval(samplePoint, SAMPLE_SECONDS * 1000);
+}
+
+async function samplePoint() {
+  if (!state.patrol) return;
+  const p = await locate();
+  if (!p || !state.patrol) return;
+  state.patrol.buffer.push({ at: new Date().toISOString(), lon: p.lon, lat: p.lat, accuracy: p.accuracy });
+  state.patrol.count = (state.patrol.count || 0) + 1;
+  await FieldStore.kvSet("patrol:" + state.username, state.patrol);
+  const m = state.maps.patrol;
+  if (m && m._track) m._track.addLatLng([p.lat, p.lon]);
+  $("#patrol-state").textContent = `巡查中, 开始于 ${fmtTime(state.patrol.started)} · 已记录 ${state.patrol.count} 个位置`;
+  if (state.patrol.buffer.length >= FLUSH_POINTS) await flushTrack();
+}
+
+async function flushTrack() {
+  if (!state.patrol || !state.patrol.buffer.length) return;
+  const points = state.patrol.buffer;
+  state.patrol.buffer = [];
+  await FieldStore.kvSet("patrol:" + state.username, state.patrol);
+  await enqueue("track", { patrol: state.patrol.key, points }, [], `${points.length} 个位置`);
+  await sync();
+  await showLastPatrol();
+}
+
+async function stopPatrol() {
+  if (!state.patrol) return;
+  clearInterval(sampler);
+  sampler = null;
+  await samplePoint();
+  await flushTrack();
+  const key = await enqueue("patrol_stop", { patrol: state.patrol.key, at: new Date().toISOString() }, [], "巡查结束");
+  state.patrol = null;
+  await FieldStore.kvSet("patrol:" + state.username, null);
+  $("#patrol-start").hidden = false;
+  $("#patrol-stop").hidden = true;
+  const item = await outcome(key, "#patrol-state", (r) => `巡查已结束: 里程 ${fmtMeters(r.distance_m)}, 时长 ${fmtDuration(r.duration_s)}, 覆盖率 ${fmtPct(r.coverage)}`);
+  if (item.status === "done") await showLastPatrol();
+}
+
+// ---- check tasks
+
+async function enterTasks() {
+  $("#task-done").hidden = true;
+  let tasks = [];
+  try {
+    const r = await api("/api/field/check-tasks");
+    if (r.ok) {
+      tasks = await r.json();
+      await FieldStore.kvSet("tasks:" + state.username, tasks);
+    }
+  } catch (e) {
+    if (e instanceof AuthError) return;
+    tasks = (await FieldStore.kvGet("tasks:" + state.username)) || [];
+  }
+  const sent = new Set((await FieldStore.all()).filter((i) => i.kind === "check" && i.status !== "refused").map((i) => i.payload.task_id));
+  tasks = tasks.filter((t) => !sent.has(t.id));
+  state.tasks = tasks;
+  $("#task-list").innerHTML = tasks.map((t, i) => `<li class="list-group-item list-group-item-action" data-task="${i}">${esc(t.subject)} · ${esc(t.field_name)}<br><span class="text-secondary">${t.candidates.length} 个候选值 · ${esc(fmtTime(t.created_at))}</span></li>`).join("") || '<li class="list-group-item text-secondary">没有待处理的核查任务</li>';
+  $("#task-form").hidden = true;
+}
+
+function chooseTask(t) {
+  state.task = t;
+  state.taskPhotos = [];
+  $("#task-form").reset();
+  $("#task-previews").innerHTML = "";
+  $("#task-title").textContent = `${t.subject} 的「${t.field_name}」有不同来源的值, 请现场核实:`;
+  $("#task-candidates").innerHTML = t.candidates.map((c) => `<div class="form-check"><input class="form-check-input" type="radio" name="task-choice" id="cand-${c.index}" value="${c.index}"><label class="form-check-label" for="cand-${c.index}"><b>${esc(c.value)}</b> · 来源 ${esc(c.source_name || c.source)}${c.as_of ? " · " + esc(c.as_of.slice(0, 10)) : ""}</label></div>`).join("");
+  $("#task-form").hidden = false;
+  $("#task-form").scrollIntoView({ block: "start" });
+}
+
+async function submitTask(ev) {
+  ev.preventDefault();
+  const t = state.task;
+  const picked = $('input[name="task-choice"]:checked');
+  const payload = { task_id: t.id, note: $("#task-note").value.trim() };
+  if (picked && picked.value !== "site") payload.choice = parseInt(picked.value, 10);
+  else payload.value = $("#task-value").value.trim();
+  const key = await enqueue("check", payload, state.taskPhotos, `${t.subject} · ${t.field_name}`);
+  $("#task-form").hidden = true;
+  await outcome(key, "#task-done", (r) => `核查结果已提交: ${r.value}`);
+  enterTasks().then(() => { $("#task-done").hidden = false; });
+}
+
+// ---- handling
+
+async function enterHandle() {
+  $("#handle-done").hidden = true;
+  await loadHome();
+  const h = state.home;
+  const seen = new Set();
+  const list = h ? [...h.overdue, ...h.due_soon, ...h.todo].filter((e) => !seen.has(e.tracking_no) && seen.add(e.tracking_no)) : [];
+  state.events = list;
+  $("#handle-list").innerHTML = list.map((e) => `<li class="list-group-item list-group-item-action" data-event="${esc(e.tracking_no)}">${esc(e.title)}<br><span class="text-secondary">${esc(e.tracking_no)} · ${esc(e.status_name)}${e.warning_level >= 2 ? " · <b class='text-danger'>超期</b>" : e.warning_level === 1 ? " · <b class='text-warning'>临期</b>" : ""}</span></li>`).join("") || '<li class="list-group-item text-secondary">没有派给我的事件</li>';
+  $("#handle-detail").hidden = true;
+}
+
+async function openEvent(no) {
+  if ($("#screen-handle").hidden) await show("handle");
+  let e = (state.events || []).find((x) => x.tracking_no === no) || null;
+  try {
+    const r = await api(`/api/v1/events/${encodeURIComponent(no)}`);
+    if (r.ok) e = await r.json();
+  } catch (err) { /* offline: the brief from home */ }
+  if (!e) return;
+  state.event = e;
+  state.handlePhotos = [];
+  $("#handle-previews").innerHTML = "";
+  $("#handle-form").reset();
+  $("#handle-title").textContent = e.title;
+  $("#handle-meta").textContent = `${e.tracking_no} · ${e.category_name} · ${e.status_name}${e.deadline_at ? " · 时限 " + fmtTime(e.deadline_at) : ""}`;
+  $("#handle-description").textContent = e.description;
+  $("#handle-receive").hidden = e.status !== "dispatched";
+  $("#handle-feedback").disabled = e.status !== "handling";
+  $("#handle-detail").hidden = false;
+  $("#handle-done").hidden = true;
+}
+
+async function handleAction(action) {
+  const e = state.event;
+  const comment = $("#handle-comment").value.trim();
+  if ((action === "feedback" || action === "return") && !comment) {
+    $("#handle-done").hidden = false;
+    $("#handle-done").className = "alert alert-danger mt-2";
+    $("#handle-done").textContent = action === "return" ? "退回须填写理由" : "反馈须填写处置情况";
+    return;
+  }
+  // The version guards against acting on a state someone else changed; an action queued after
+  // another one that has not been sent yet carries none (the workflow rules still apply).
+  const payload = { event: e.tracking_no, action, version: e.version, comment };
+  const key = await enqueue("act", payload, action === "feedback" ? state.handlePhotos : [], `${ACTION_LABELS[action]} ${e.tracking_no}`);
+  const item = await outcome(key, "#handle-done", (r) => `已${ACTION_LABELS[action]}: 事件 ${r.tracking_no} 现由「${r.holder}」办理`);
+  if (item.status === "done") {
+    e.status = item.result.status;
+    e.version = item.result.version;
+  } else if (item.status === "waiting") {
+    e.status = { receive: "handling", feedback: "feedback", return: "accepted" }[action];
+    e.version = null;
+  }
+  e.status_name = STATUS_LABELS[e.status] || e.status_name;
+  $("#handle-meta").textContent = `${e.tracking_no} · ${e.category_name} · ${e.status_name}${item.status === "waiting" ? " (待发送)" : ""}`;
+  $("#handle-receive").hidden = e.status !== "dispatched";
+  $("#handle-feedback").disabled = e.status !== "handling";
+}
+
+// ------------------------------------------------------------------------------ wiring
+
+function wire() {
+  document.addEventListener("click", (ev) => {
+    const go = ev.target.closest("[data-go]");
+    if (go) return show(go.dataset.go);
+    const cat = ev.target.closest("[data-cat]");
+    if (cat) return pickCategory(cat.dataset.cat);
+    const evn = ev.target.closest("[data-event]");
+    if (evn) return openEvent(evn.dataset.event);
+    const person = ev.target.closest("[data-person]");
+    if (person) {
+      state.visitKind = "person";
+      show("visit");
+      const d = (state.home.due_visits || []).find((x) => String(x.person_id) === person.dataset.person);
+      return chooseTarget({ kind: "person", id: d.person_id, label: d.name, facts: {} });
+    }
+    const target = ev.target.closest("[data-target]");
+    if (target) return chooseTarget(state.targets[parseInt(target.dataset.target, 10)]);
+    const task = ev.target.closest("[data-task]");
+    if (task) return chooseTask(state.tasks[parseInt(task.dataset.task, 10)]);
+    const kind = ev.target.closest("[data-kind]");
+    if (kind) {
+      state.visitKind = kind.dataset.kind;
+      $$("[data-kind]").forEach((b) => b.classList.toggle("active", b === kind));
+      $("#visit-form").hidden = true;
+      return searchTargets(false);
+    }
+    const ack = ev.target.closest(".ack");
+    if (ack) return FieldStore.remove(ack.closest("[data-key]").dataset.key).then(renderQueue);
+  });
+  $("#login-form").addEventListener("submit", login);
+  $("#logout").addEventListener("click", logout);
+  $("#cat-search").addEventListener("input", renderCategories);
+  $("#report-photos").addEventListener("change", (e) => takePhotos(e.target, state.reportPhotos, 6, "#report-previews"));
+  $("#report-after").addEventListener("change", async (e) => {
+    const list = [];
+    await takePhotos(e.target, list, 1, "#report-after-preview");
+    state.afterPhoto = list[0] || null;
+  });
+  $("#report-self-close").addEventListener("change", (e) => { $("#self-close-fields").hidden = !e.target.checked; });
+  $("#report-locate").addEventListener("click", () => { state.reportPos = null; enterReport(); });
+  $("#report-form").addEventListener("submit", submitReport);
+  let timer = null;
+  $("#visit-search").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => searchTargets(false), 300); });
+  $("#visit-near").addEventListener("click", () => searchTargets(true));
+  $("#visit-photo").addEventListener("change", (e) => takePhotos(e.target, state.visitPhotos, 3, "#visit-previews"));
+  $("#visit-form").addEventListener("submit", submitVisit);
+  $("#patrol-start").addEventListener("click", startPatrol);
+  $("#patrol-stop").addEventListener("click", stopPatrol);
+  $("#task-photo").addEventListener("change", (e) => takePhotos(e.target, state.taskPhotos, 3, "#task-previews"));
+  $("#task-value").addEventListener("focus", () => { $("#task-onsite").checked = true; });
+  $("#task-form").addEventListener("submit", submitTask);
+  $("#handle-receive").addEventListener("click", () => handleAction("receive"));
+  $("#handle-feedback").addEventListener("click", () => handleAction("feedback"));
+  $("#handle-return").addEventListener("click", () => handleAction("return"));
+  $("#handle-photos").addEventListener("change", (e) => takePhotos(e.target, state.handlePhotos, 6, "#handle-previews"));
+  $("#sync-now").addEventListener("click", () => sync());
+  window.addEventListener("online", () => sync());
+  window.addEventListener("offline", renderQueue);
+  for (const t of ["pointerdown", "keydown"]) document.addEventListener(t, () => { if (state.token) touch(); }, { passive: true });
+  setInterval(() => {
+    if (state.token && idleExpired()) { dropToken(); show("login"); }
+  }, 30000);
+  setInterval(() => sync(), 30000);
+}
+
+function start() {
+  $("#idle-minutes").textContent = String(IDLE_MINUTES);
+  $("#login-username").value = state.username;
+  if (state.token && idleExpired()) dropToken();
+  wire();
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).catch(() => {});
+  const first = (location.hash || "#home").slice(1);
+  show(SCREENS.includes(first) ? first : "home");
+  if (state.token) { touch(); sync(); }
+  renderQueue();
+}
+
+start();

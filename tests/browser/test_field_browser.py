@@ -1,0 +1,466 @@
+"""The field app (/m/) in real Chromium on a 360×640 phone: login, reporting with photos and
+position, self-closure, a visit that updates a field fact, a patrol and its coverage, a check
+task, handling, offline reporting that syncs exactly once, and a refusal shown to the worker.
+
+Each screen is saved under test-output/field/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import func, select
+from tests.browser.test_map_browser import _free_port, browser
+from tests.field_helpers import STEP, FieldData, place_field_data
+from tests.helpers import demo_city
+
+from gridgov.demo.build import DEMO_PASSWORD
+
+pytestmark = pytest.mark.browser
+__all__ = ["browser"]
+
+OUT = Path(__file__).resolve().parents[2] / "test-output" / "field"
+PHONE = {"width": 360, "height": 640}
+
+
+@dataclass
+class FieldSite:
+    base: str
+    url: str
+    data: FieldData
+    dispatched: str  # an event dispatched to the worker's grid
+    photos: Path
+
+
+@pytest.fixture(scope="module")
+def field_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FieldSite]:
+    """A real server over a committed SQLite demo city with registry data in the worker's grid."""
+    import uvicorn
+    from PIL import Image
+
+    from gridgov.accounts.models import User
+    from gridgov.app import create_app
+    from gridgov.config import Settings
+    from gridgov.core import clock
+    from gridgov.db.engine import make_engine, make_sessionmaker, session_scope
+    from gridgov.db.migrate import upgrade
+    from gridgov.demo.build import create_demo_accounts, store_generated
+    from gridgov.events import service as events
+    from gridgov.geo import service as geo
+    from gridgov.geo.divisions import load_divisions
+
+    root = tmp_path_factory.mktemp("field")
+    url = f"sqlite:///{root / 'field.db'}"
+    settings = Settings(database_url=url, media_dir=root / "media")
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(make_sessionmaker(engine)) as session:
+        now = clock.now()
+        geo.load_division_tree(session, load_divisions(), now=now)
+        store_generated(session, demo_city(), now=now)
+        create_demo_accounts(session, now=now)
+        worker = session.scalars(select(User).where(User.username == "grid_worker")).one()
+        village = session.scalars(select(User).where(User.username == "village_staff")).one()
+        data = place_field_data(session, worker.region_code, now, leader_id=worker.id)
+        ctx = events.context_from_settings(settings)
+        ev = events.report_event(
+            session, ctx=ctx, user=village,
+            data=events.ReportInput("ZZ01", "两户因漏水发生纠纷, 请网格员上门调解",
+                                    lon=data.lon, lat=data.lat),
+            channel="staff", now=now,
+        ).event  # fmt: skip
+        events.act(session, ctx=ctx, user=village, ref=ev.tracking_no,
+                   data=events.ActInput("accept"), now=now)  # fmt: skip
+        events.act(session, ctx=ctx, user=village, ref=ev.tracking_no,
+                   data=events.ActInput("dispatch", target=worker.region_code), now=now)  # fmt: skip
+        dispatched = ev.tracking_no
+    photos = root / "photos"
+    photos.mkdir()
+    # A camera-sized photo (2400×1800): the app must shrink it to ≤ 1600 px before upload.
+    for name, color in (("scene.png", "#8a6d3b"), ("after.png", "#3b8a4f")):
+        img = Image.new("RGB", (2400, 1800), color)
+        img.paste(Image.new("RGB", (600, 400), "white"), (900, 700))
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        (photos / name).write_bytes(buf.getvalue())
+    port = _free_port()
+    app = create_app(settings, engine=engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    OUT.mkdir(parents=True, exist_ok=True)
+    yield FieldSite(f"http://127.0.0.1:{port}", url, data, dispatched, photos)
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+def _query(url: str, stmt):  # type: ignore[no-untyped-def]
+    from gridgov.db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(stmt).all()
+    finally:
+        engine.dispose()
+
+
+def _shot(page, name: str, *, full: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Save a screenshot; `full` lets the scrolling screen grow to its whole height first."""
+    if not full:
+        page.screenshot(path=str(OUT / name))
+        return
+    tag = page.add_style_tag(
+        content="body{height:auto!important;overflow:visible!important}"
+        "main{overflow:visible!important}"
+    )
+    page.screenshot(path=str(OUT / name), full_page=True)
+    tag.evaluate("t => t.remove()")
+
+
+def _phone(browser, site: FieldSite, *, lon: float | None = None, lat: float | None = None,
+           init: str = ""):  # type: ignore[no-untyped-def]  # fmt: skip
+    context = browser.new_context(
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        geolocation={"longitude": lon or site.data.lon, "latitude": lat or site.data.lat,
+                     "accuracy": 8},
+        permissions=["geolocation"],
+    )  # fmt: skip
+    if init:
+        context.add_init_script(init)
+    return context
+
+
+def _login(context, site: FieldSite, shot: str = ""):  # type: ignore[no-untyped-def]
+    page = context.new_page()
+    page.goto(site.base + "/m/")
+    expect(page.locator("#screen-login")).to_be_visible()
+    page.fill("#login-username", "grid_worker")
+    page.fill("#login-password", DEMO_PASSWORD)
+    if shot:
+        page.screenshot(path=str(OUT / shot))
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#screen-home")).to_be_visible()
+    expect(page.locator("#home-grid")).to_contain_text(site.data.grid_code)
+    expect(page.locator("#home-position")).to_contain_text("精度")
+    return page
+
+
+def _fill_report(page, site: FieldSite, category: str, description: str) -> None:  # type: ignore[no-untyped-def]
+    page.click("#tabbar [data-go=report]")
+    expect(page.locator("#report-position")).to_contain_text("精度 ±8 米")
+    page.fill("#cat-search", category)
+    page.locator("#cat-list [data-cat]").first.click()
+    expect(page.locator("#cat-chosen")).to_contain_text(category)
+    page.fill("#report-description", description)
+    page.set_input_files("#report-photos", str(site.photos / "scene.png"))
+    expect(page.locator("#report-previews img")).to_have_count(1)
+
+
+def test_login_home_and_report_with_photo_and_position(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.events.models import Event, Photo
+
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site, "01-login.png")
+    expect(page.locator("#count-todo")).to_have_text("1")  # the event dispatched to the grid
+    expect(page.locator("#count-tasks")).to_have_text("1")
+    expect(page.locator("#home-due")).to_contain_text("李独居")
+    _shot(page, "02-home.png")
+
+    _fill_report(page, site, "食品安全", "路边摊贩无证售卖熟食, 无防尘设施")
+    _shot(page, "03-report.png", full=True)
+    page.click("#report-form button[type=submit]")
+    done = page.locator("#report-done")
+    expect(done).to_contain_text("已上报。事件编号")
+    _shot(page, "04-report-done.png")
+    number = done.inner_text().split("事件编号 ")[1].split(",")[0]
+    holder = done.inner_text().split("「")[1].split("」")[0]
+
+    (ev,) = _query(site.url, select(Event).where(Event.tracking_no == number))
+    assert ev.channel == "grid" and ev.category_code == "SC01"
+    assert abs(ev.lon - site.data.lon) < 1e-6 and abs(ev.lat - site.data.lat) < 1e-6
+    assert ev.location_accuracy_m == 8  # the device's accuracy, kept with the event
+    (photo,) = _query(site.url, select(Photo).where(Photo.sha256 == ev.photos[0]))
+    assert max(photo.width, photo.height) == 1600  # resized on the device from 2400 px
+    assert holder.endswith(("村", "社区", "居委会", "村委会")) or holder  # the village it went to
+
+    # The event is in the village's worklist and found by the town.
+    desk = browser.new_page(viewport={"width": 1280, "height": 900})
+    for who, target in (("village_staff", "/events?list=todo"),
+                        ("town_staff", f"/events?list=search&q={number}")):  # fmt: skip
+        desk.context.clear_cookies()
+        desk.goto(f"{site.base}/login?next={target.replace('&', '%26').replace('?', '%3F')}")
+        desk.fill("#username", who)
+        desk.fill("#password", DEMO_PASSWORD)
+        desk.click("button[type=submit]")
+        expect(desk.locator("#event-table")).to_contain_text(number)
+        if who == "village_staff":
+            desk.screenshot(path=str(OUT / "05-village-worklist.png"))
+    # The desk page shows how precise the worker's position was.
+    desk.goto(f"{site.base}/events/{number}")
+    expect(desk.locator("#location-accuracy")).to_contain_text("±8 米")
+    desk.close()
+    context.close()
+
+
+def test_self_closure_with_after_photo(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.events.models import Event
+
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    _fill_report(page, site, "暴露垃圾", "楼道口垃圾堆放")
+    expect(page.locator("#self-close-box")).to_be_visible()
+    page.check("#report-self-close")
+    page.fill("#report-result", "已当场清理并告知保洁")
+    page.set_input_files("#report-after", str(site.photos / "after.png"))
+    expect(page.locator("#report-after-preview img")).to_have_count(1)
+    _shot(page, "06-self-close.png", full=True)
+    page.click("#report-form button[type=submit]")
+    expect(page.locator("#report-done")).to_contain_text("已当场处置结案")
+    number = page.locator("#report-done").inner_text().split("事件编号 ")[1].strip()
+    (ev,) = _query(site.url, select(Event).where(Event.tracking_no == number))
+    assert ev.status == "closed" and ev.self_closed and len(ev.photos) == 2
+    context.close()
+
+
+def test_visit_updates_a_field_fact(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.ingest.models import SourceRecord
+    from gridgov.registry.models import Person
+
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    page.click("#tabbar [data-go=visit]")
+    page.click("[data-kind=person]")
+    page.fill("#visit-search", "张走访")
+    expect(page.locator("#visit-targets [data-target]")).to_have_count(1)
+    expect(page.locator("#visit-targets")).to_contain_text("张走访")
+    page.locator("#visit-targets [data-target]").first.click()
+    expect(page.locator("#visit-target")).to_contain_text("张走访")
+    page.select_option("#visit-type", "verify")
+    page.fill("#visit-notes", "本人在家, 新换了手机号")
+    page.fill("#fact-phone", "13912345678")
+    page.select_option("#fact-residence", "present")
+    _shot(page, "07-visit.png", full=True)
+    page.click("#visit-form button[type=submit]")
+    expect(page.locator("#visit-done")).to_contain_text("现场信息已更新")
+    _shot(page, "08-visit-done.png")
+    (person,) = _query(site.url, select(Person).where(Person.id == site.data.person_id))
+    assert person.phone == "13912345678" and person.provenance["phone"]["source"] == "WG"
+    (record,) = _query(
+        site.url,
+        select(SourceRecord).where(SourceRecord.id == person.provenance["phone"]["record"]),
+    )
+    assert (record.source, record.kind, record.values["phone"]) == ("WG", "check", "13912345678")
+    context.close()
+
+
+def test_patrol_track_and_coverage(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    site = field_site
+    init = "localStorage.setItem('field.sampleSeconds', '0.6'); localStorage.setItem('field.flushPoints', '4');"
+    context = _phone(browser, site, init=init)
+    page = _login(context, site)
+    page.click("#tabbar [data-go=patrol]")
+    page.click("#patrol-start")
+    expect(page.locator("#patrol-stop")).to_be_visible()
+    # Walk north past the four buildings on the route (one every 3 × 11 m).
+    for i in range(1, 11):
+        context.set_geolocation(
+            {"longitude": site.data.lon, "latitude": site.data.lat + i * STEP, "accuracy": 6}
+        )
+        page.wait_for_timeout(1100)
+    _shot(page, "09-patrol.png")
+    page.click("#patrol-stop")
+    expect(page.locator("#patrol-state")).to_contain_text("覆盖率 80%")
+    expect(page.locator("#patrol-coverage")).to_contain_text("80% (4/5 栋)")
+    _shot(page, "10-patrol-done.png")
+    distance = page.locator("#patrol-distance").inner_text()
+    assert distance.endswith("米") and 90 <= int(distance.split()[0]) <= 115
+    context.close()
+
+
+def test_check_task_resolved(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.registry.models import CheckTask
+
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    page.click("#tabbar [data-go=tasks]")
+    page.locator("#task-list [data-task]").first.click()
+    expect(page.locator("#task-candidates")).to_contain_text("人社")
+    page.check("#cand-1")
+    page.fill("#task-note", "已电话核实")
+    _shot(page, "11-check-task.png", full=True)
+    page.click("#task-form button[type=submit]")
+    expect(page.locator("#task-done")).to_contain_text("核查结果已提交: 13900000009")
+    expect(page.locator("#task-list")).to_contain_text("没有待处理的核查任务")
+    (task,) = _query(site.url, select(CheckTask).where(CheckTask.id == site.data.task_id))
+    assert task.status == "resolved" and task.resolution["source"] == "RS"
+    context.close()
+
+
+def test_handling_a_dispatched_event_offline(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.events.models import Event, EventEntry
+
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    page.click("#tabbar [data-go=handle]")
+    page.click(f"#handle-list [data-event='{site.dispatched}']")
+    expect(page.locator("#handle-receive")).to_be_visible()
+    expect(page.locator("#handle-feedback")).to_be_disabled()
+    # In a basement without signal: sign for it and feed back; both wait on the device, in order.
+    context.set_offline(True)
+    page.click("#handle-receive")
+    expect(page.locator("#handle-done")).to_contain_text("已存入本机待发送队列")
+    expect(page.locator("#handle-feedback")).to_be_enabled()
+    page.fill("#handle-comment", "已上门调解, 双方达成一致")
+    page.set_input_files("#handle-photos", str(site.photos / "after.png"))
+    expect(page.locator("#handle-previews img")).to_have_count(1)
+    _shot(page, "12-handling.png", full=True)
+    page.click("#handle-feedback")
+    expect(page.locator("#queue-count")).to_have_text("2")
+    context.set_offline(False)
+    expect(page.locator("#queue-count")).to_have_text("0", timeout=15_000)
+    page.click("#sync-badge")
+    expect(page.locator("#queue-done")).to_contain_text("反馈")
+    expect(page.locator("#queue-refused")).to_contain_text("无")
+    (ev,) = _query(site.url, select(Event).where(Event.tracking_no == site.dispatched))
+    assert ev.status == "feedback"
+    (entry,) = _query(
+        site.url,
+        select(EventEntry).where(EventEntry.event_id == ev.id, EventEntry.action == "feedback"),
+    )
+    assert len(entry.attachments) == 1 and entry.comment.startswith("已上门调解")
+    context.close()
+
+
+def test_offline_report_syncs_once_on_reconnect(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.events.models import Event
+
+    site = field_site
+    text = "离线上报: 河道漂浮物较多"
+    context = _phone(browser, site)
+    page = _login(context, site)
+    _fill_report(page, site, "河道", text)
+    context.set_offline(True)
+    page.click("#report-form button[type=submit]")
+    expect(page.locator("#report-done")).to_contain_text("已存入本机待发送队列")
+    expect(page.locator("#queue-count")).to_have_text("1")
+    expect(page.locator("#net-state")).to_have_text("离线")
+    page.click("#sync-badge")
+    expect(page.locator("#queue-waiting")).to_contain_text(text[:10])
+    _shot(page, "13-offline-queue.png")
+
+    # The first answer after reconnecting is lost on the way back (the server did the work):
+    # the item stays queued, and the next sync replays its key instead of reporting twice.
+    lost: list[int] = []
+
+    def lose_answer(route):  # type: ignore[no-untyped-def]
+        if not lost:
+            resp = route.fetch()
+            lost.append(resp.status)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/field/sync", lose_answer)
+    context.set_offline(False)
+    for _ in range(100):  # the 'online' event starts a sync
+        if lost:
+            break
+        page.wait_for_timeout(100)
+    expect(page.locator("#queue-count")).to_have_text("1")
+    page.click("#sync-now")
+    expect(page.locator("#queue-count")).to_have_text("0")
+    expect(page.locator("#queue-done")).to_contain_text("编号")
+    _shot(page, "14-synced.png")
+    assert lost == [200]
+    (n,) = _query(
+        site.url, select(func.count()).select_from(Event).where(Event.description == text)
+    )
+    assert n == (1,)
+    page.unroute_all(behavior="ignoreErrors")
+    page.click("#sync-now")  # nothing left to send; still one
+    (n,) = _query(
+        site.url, select(func.count()).select_from(Event).where(Event.description == text)
+    )
+    assert n == (1,)
+    context.close()
+
+
+def test_refused_upload_is_shown_with_its_reason(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    page.click("#tabbar [data-go=visit]")
+    page.click("[data-kind=person]")
+    page.fill("#visit-search", "李独居")
+    expect(page.locator("#visit-targets [data-target]")).to_have_count(1)
+    expect(page.locator("#visit-targets")).to_contain_text("李独居")
+    page.locator("#visit-targets [data-target]").first.click()
+    page.fill("#fact-phone", "12345")
+    page.click("#visit-form button[type=submit]")
+    expect(page.locator("#visit-done")).to_contain_text("提交被退回")
+    expect(page.locator("#visit-target")).to_contain_text("李独居")
+    expect(page.locator("#visit-done")).to_contain_text("联系电话 phone")
+    expect(page.locator("#net-state")).to_have_text("1 项被退回")
+    page.click("#sync-badge")
+    expect(page.locator("#queue-refused")).to_contain_text("联系电话 phone 须为 7–12 位数字")
+    _shot(page, "15-refused.png")
+    page.click("#queue-refused .ack")
+    expect(page.locator("#queue-refused")).to_contain_text("无")
+    context.close()
+
+
+def test_app_opens_offline_from_the_service_worker(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    assert page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    # Once the service worker is active it holds the shell; reloaded, the page is under its
+    # control, and offline it still opens the app, logged in, with the home data kept on the device.
+    page.reload()
+    expect(page.locator("#screen-home")).to_be_visible()
+    assert page.evaluate("() => navigator.serviceWorker.controller !== null")
+    context.set_offline(True)
+    page.reload()
+    expect(page.locator("#screen-home")).to_be_visible()
+    expect(page.locator("#home-grid")).to_contain_text(site.data.grid_code)
+    expect(page.locator("#net-state")).to_have_text("离线")
+    context.set_offline(False)
+    context.close()
+
+
+def test_login_is_remembered_until_idle(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    page.reload()  # remembered on the device
+    expect(page.locator("#screen-home")).to_be_visible()
+    # Unused for longer than the idle limit: the device asks for the password again, with the
+    # user name filled in.
+    page.evaluate("() => localStorage.setItem('field.active', String(Date.now() - 31 * 60000))")
+    page.reload()
+    expect(page.locator("#screen-login")).to_be_visible()
+    expect(page.locator("#login-username")).to_have_value("grid_worker")
+    assert page.evaluate("() => localStorage.getItem('field.token')") is None
+    context.close()

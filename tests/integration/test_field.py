@@ -1,0 +1,295 @@
+"""The field app's services on SQLite and PostgreSQL: visits with field facts, patrols,
+check tasks, sync with idempotency keys."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from tests.conftest import NOW
+from tests.field_helpers import STEP, place_field_data
+
+from gridgov.accounts.models import User
+from gridgov.core.errors import Forbidden, NotFound, Rejected
+from gridgov.events import service as events
+from gridgov.events.models import Event
+from gridgov.field import service
+from gridgov.field.models import FieldReceipt, Patrol, PatrolDay, TrackPoint, Visit
+from gridgov.field.service import SyncItem, VisitInput
+from gridgov.ingest.models import SourceRecord
+from gridgov.registry.models import CheckTask, Person, RecordLink, Room
+
+OFFICE = "08:30-12:00,13:30-17:30"
+
+
+@pytest.fixture
+def ctx(tmp_path):  # type: ignore[no-untyped-def]
+    return events.make_context(None, OFFICE, None, tmp_path / "media", 10 * 1024 * 1024)
+
+
+def user(session, name: str) -> User:  # type: ignore[no-untyped-def]
+    u = session.scalar(select(User).where(User.username == name))
+    assert u is not None
+    return u
+
+
+@pytest.fixture
+def worker(session):  # type: ignore[no-untyped-def]
+    return user(session, "grid_worker")
+
+
+@pytest.fixture
+def data(session, worker):  # type: ignore[no-untyped-def]
+    return place_field_data(session, worker.region_code, NOW, leader_id=worker.id)
+
+
+def photo(session, ctx, color: str = "red") -> str:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), color).save(buf, "PNG")
+    return events.upload_photo(
+        session, ctx=ctx, user=None, data=buf.getvalue(), filename="p.png", now=NOW
+    ).sha256
+
+
+def test_visit_updates_field_facts_through_a_wg_check(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    visit = service.record_visit(
+        session,
+        user=worker,
+        data=VisitInput("person", data.person_id, "verify", "本人在家, 电话已更换",
+                        lon=data.lon, lat=data.lat, accuracy_m=8,
+                        facts={"phone": "139-0000-0002", "residence_status": "away"}),
+        now=NOW,
+    )  # fmt: skip
+    person = session.get(Person, data.person_id)
+    assert person.phone == "13900000002" and person.residence_status == "away"
+    record = session.get(SourceRecord, visit.source_record_id)
+    assert (record.source, record.dataset, record.kind) == ("WG", "checks", "check")
+    assert record.values["citizen_id"] == "330203199001011234"
+    assert record.values["phone"] == "13900000002"
+    assert person.provenance["phone"]["source"] == "WG"
+    assert person.provenance["phone"]["record"] == record.id
+    link = session.get(RecordLink, record.id)
+    assert (link.entity, link.entity_id, link.method) == ("person", person.id, "field")
+
+
+def test_house_visit_updates_occupancy(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    visit = service.record_visit(
+        session, user=worker, data=VisitInput("house", data.room_ids[2], facts={"use": "rented"}),
+        now=NOW,
+    )  # fmt: skip
+    room = session.get(Room, data.room_ids[2])
+    assert room.use == "rented" and room.provenance["use"]["source"] == "WG"
+    assert session.get(SourceRecord, visit.source_record_id).kind == "room_check"
+
+
+def test_visit_refusals_name_the_field(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(Rejected, match="phone"):
+        service.record_visit(
+            session, user=worker,
+            data=VisitInput("person", data.person_id, facts={"phone": "12"}), now=NOW,
+        )  # fmt: skip
+    with pytest.raises(Rejected, match="visit_type"):
+        service.record_visit(
+            session, user=worker, data=VisitInput("person", data.person_id, "party"), now=NOW
+        )
+    with pytest.raises(Rejected, match="use"):
+        service.record_visit(
+            session, user=worker,
+            data=VisitInput("person", data.person_id, facts={"use": "rented"}), now=NOW,
+        )  # fmt: skip
+    # Village staff do not record visits; a person outside the grid does not exist for the worker.
+    with pytest.raises(Forbidden):
+        service.record_visit(
+            session, user=user(session, "village_staff"),
+            data=VisitInput("person", data.person_id), now=NOW,
+        )  # fmt: skip
+    outsider = Person(name="外人", grid_code="330212001001999", provenance={}, updated_at=NOW)
+    session.add(outsider)
+    session.flush()
+    with pytest.raises(NotFound):
+        service.record_visit(session, user=worker, data=VisitInput("person", outsider.id), now=NOW)
+    assert session.scalar(select(func.count()).select_from(Visit)) == 0
+
+
+def test_nearest_targets_and_search(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    near = service.search_targets(
+        session, user=worker, kind="house", lon=data.lon, lat=data.lat + 3 * STEP * 2
+    )
+    assert near[0].id == data.room_ids[2] and near[0].distance_m < 1
+    assert near[-1].id == data.room_ids[4]  # the one 500 m east is last
+    found = service.search_targets(session, user=worker, kind="person", q="李")
+    assert [t.id for t in found] == [data.key_person_id]
+    with pytest.raises(Rejected, match="kind"):
+        service.search_targets(session, user=worker, kind="car")
+
+
+def test_home_lists_due_key_persons_until_visited(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    h = service.home(session, user=worker, now=NOW)
+    assert [d["person_id"] for d in h.due_visits] == [data.key_person_id]
+    assert h.counts["check_tasks"] == 1 and h.grid["geometry"]["type"] in (
+        "Polygon",
+        "MultiPolygon",
+    )
+    service.record_visit(
+        session, user=worker, data=VisitInput("person", data.key_person_id, "service"), now=NOW
+    )
+    assert service.home(session, user=worker, now=NOW + timedelta(days=1)).due_visits == []
+    # Service-class persons are due again after 30 days.
+    later = service.home(session, user=worker, now=NOW + timedelta(days=31))
+    assert [d["person_id"] for d in later.due_visits] == [data.key_person_id]
+
+
+def test_patrol_distance_duration_coverage_and_day(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    service.start_patrol(session, user=worker, key="patrol-0001", started_at=NOW, now=NOW)
+    pts = [
+        service.PointInput(NOW + timedelta(seconds=30 * i), data.lon, data.lat + i * STEP, 5.0)
+        for i in range(10)
+    ]
+    later = NOW + timedelta(minutes=10)
+    p = service.add_points(session, user=worker, key="patrol-0001", points=pts[:6], now=later)
+    # A repeated batch (a retry without its key) adds no point twice.
+    p = service.add_points(session, user=worker, key="patrol-0001", points=pts, now=later)
+    assert p.points == 10
+    p = service.stop_patrol(session, user=worker, key="patrol-0001", ended_at=later, now=later)
+    assert p.status == "closed" and p.duration_s == 600
+    assert p.distance_m == pytest.approx(9 * 11.12, rel=0.02)
+    # The track reaches lat + 9 STEP: buildings at 0, 3, 6, 9 STEP are covered, the far one not.
+    assert (p.buildings, p.buildings_covered) == (5, 4) and p.coverage == pytest.approx(0.8)
+    day = session.get(PatrolDay, (worker.id, service.local_day(NOW)))
+    assert day.patrols == 1 and day.coverage == pytest.approx(0.8)
+    assert day.distance_m == pytest.approx(p.distance_m)
+
+
+def test_tracks_are_for_the_worker_and_supervisors_and_are_purged(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    p = service.start_patrol(session, user=worker, key="patrol-0002", started_at=NOW, now=NOW)
+    service.add_points(
+        session, user=worker, key="patrol-0002",
+        points=[service.PointInput(NOW + timedelta(seconds=i), data.lon, data.lat) for i in range(3)],
+        now=NOW + timedelta(minutes=1),
+    )  # fmt: skip
+    service.stop_patrol(session, user=worker, key="patrol-0002", ended_at=None, now=NOW)
+    for name in ("grid_worker", "village_staff", "town_staff"):
+        assert service.access_patrol(session, user(session, name), p.id) is p
+    for name in ("town_zf", "department_staff"):
+        with pytest.raises(NotFound):
+            service.access_patrol(session, user(session, name), p.id)
+    days = service.patrol_days(session, user=user(session, "town_staff"), region=None,
+                               start=None, end=None)  # fmt: skip
+    assert [u.username for _, u in days] == ["grid_worker"]
+    with pytest.raises(NotFound):
+        service.patrol_days(session, user=worker, region=worker.region_code[:12], start=None,
+                            end=None)  # fmt: skip
+    assert service.purge_tracks(session, keep_days=90, now=NOW + timedelta(days=30)) == 0
+    assert service.purge_tracks(session, keep_days=90, now=NOW + timedelta(days=91)) == 3
+    assert session.scalar(select(func.count()).select_from(TrackPoint)) == 0
+    assert session.get(Patrol, p.id).track_purged_at is not None
+    assert session.get(PatrolDay, (worker.id, service.local_day(NOW))) is not None
+
+
+def test_check_task_confirm_or_value_found_on_site(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(Rejected, match="choice"):
+        service.resolve_check_task(session, user=worker, task_id=data.task_id,
+                                   data=service.ResolveInput(choice=5), now=NOW)  # fmt: skip
+    with pytest.raises(Forbidden):
+        service.resolve_check_task(session, user=user(session, "village_staff"),
+                                   task_id=data.task_id, data=service.ResolveInput(choice=0),
+                                   now=NOW)  # fmt: skip
+    sha = photo(session, ctx)
+    task = service.resolve_check_task(
+        session, user=worker, task_id=data.task_id,
+        data=service.ResolveInput(value="13700000007", note="现场核实", photos=[sha]), now=NOW,
+    )  # fmt: skip
+    assert task.status == "resolved" and task.open_key is None
+    assert task.resolution["value"] == "13700000007" and task.resolution["photos"] == [sha]
+    person = session.get(Person, data.person_id)
+    assert person.phone == "13700000007" and person.provenance["phone"]["source"] == "WG"
+    assert session.get(SourceRecord, task.resolution["record"]).values["phone"] == "13700000007"
+    assert service.list_check_tasks(session, user=worker) == []
+    with pytest.raises(Rejected, match="已处理"):
+        service.resolve_check_task(session, user=worker, task_id=data.task_id,
+                                   data=service.ResolveInput(choice=0), now=NOW)  # fmt: skip
+
+
+def test_sync_applies_each_item_once_and_keeps_refusals(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
+    sha = photo(session, ctx)
+    items = [
+        SyncItem("report-000001", "report", {"category": "SC01", "description": "无证售卖熟食",
+                 "lon": data.lon, "lat": data.lat, "photos": [sha]}),
+        SyncItem("visit-0000001", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "visit_type": "routine", "facts": {"phone": "13600000006"}}),
+        SyncItem("visit-0000002", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "facts": {"phone": "66"}}),
+        SyncItem("check-0000001", "check", {"task_id": data.task_id, "choice": 1}),
+        SyncItem("report-000003", "report", {"category": "SC01", "description": "定位异常",
+                 "lon": data.lon, "lat": data.lat, "accuracy": -5, "photos": [sha]}),
+        SyncItem("report-000002", "report", {"category": "ZF03", "description": "垃圾已清理",
+                 "lon": data.lon, "lat": data.lat, "photos": [sha], "self_close": True,
+                 "result": "当场清理"}),
+    ]  # fmt: skip
+    first = service.sync(session, ctx=ctx, user=worker, items=items, now=NOW)
+    assert [r.status for r in first] == ["done", "done", "refused", "done", "refused", "done"]
+    assert "accuracy_m" in first[4].result["msg"]
+    assert first[0].result["tracking_no"] and "指挥中心" not in first[0].result["holder"]
+    assert "phone" in first[2].result["msg"]
+    assert first[5].result["status"] == "closed" and first[5].result["self_closed"]
+    again = service.sync(session, ctx=ctx, user=worker, items=items, now=NOW + timedelta(hours=1))
+    assert all(r.replayed for r in again)
+    assert [r.result for r in again] == [r.result for r in first]
+    assert session.scalar(select(func.count()).select_from(Event)) == 2
+    assert session.scalar(select(func.count()).select_from(Visit)) == 1
+    assert session.scalar(select(func.count()).select_from(FieldReceipt)) == 6
+    assert session.get(CheckTask, data.task_id).resolution["value"] == "13900000009"
+
+
+def test_sync_handles_dispatched_events_and_patrols(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
+    staff = user(session, "village_staff")
+    ev = events.report_event(
+        session, ctx=ctx, user=staff,
+        data=events.ReportInput("ZZ01", "邻里噪音纠纷", lon=data.lon, lat=data.lat),
+        channel="staff", now=NOW,
+    ).event  # fmt: skip
+    events.act(session, ctx=ctx, user=staff, ref=ev.tracking_no,
+               data=events.ActInput("accept"), now=NOW)  # fmt: skip
+    events.act(session, ctx=ctx, user=staff, ref=ev.tracking_no,
+               data=events.ActInput("dispatch", target=worker.region_code), now=NOW)  # fmt: skip
+    sha = photo(session, ctx, "green")
+    t = (NOW + timedelta(minutes=1)).isoformat()
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW + timedelta(minutes=5), items=[
+        SyncItem("act-00000001", "act", {"event": ev.tracking_no, "action": "receive"}),
+        SyncItem("act-00000002", "act", {"event": ev.tracking_no, "action": "feedback",
+                 "comment": "已调解", "photos": [sha]}),
+        SyncItem("act-00000003", "act", {"event": ev.tracking_no, "action": "close"}),
+        SyncItem("patrol-start-1", "patrol_start", {"patrol": "p-1", "at": NOW.isoformat()}),
+        SyncItem("patrol-track-1", "track", {"patrol": "p-1", "points": [
+            {"at": t, "lon": data.lon, "lat": data.lat, "accuracy": 5}]}),
+        SyncItem("patrol-stop-01", "patrol_stop", {"patrol": "p-1"}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["done", "done", "refused", "done", "done", "done"]
+    assert results[1].result["status"] == "feedback"
+    assert results[5].result["status"] == "closed" and results[5].result["points"] == 1
+
+
+def test_check_task_value_is_stored_as_its_column_type(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    task = CheckTask(entity="person", entity_id=data.person_id, field="birth_date",
+                     kind="authority_conflict", grid_code=data.grid_code, status="open",
+                     candidates=[{"value": "1990-01-01", "source": "GA"},
+                                 {"value": "1990-01-02", "source": "RS"}],
+                     open_key=f"person:{data.person_id}:birth_date", created_at=NOW, note="")  # fmt: skip
+    session.add(task)
+    session.flush()
+    with pytest.raises(Rejected, match="birth_date"):
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(value="1990-13-01"), now=NOW)  # fmt: skip
+    service.resolve_check_task(session, user=worker, task_id=task.id,
+                               data=service.ResolveInput(choice=1), now=NOW)  # fmt: skip
+    person = session.get(Person, data.person_id)
+    assert person.birth_date == date(1990, 1, 2)
+    # A legal fact keeps its owning department's provenance; the check confirmed it.
+    assert person.provenance["birth_date"]["source"] == "RS"
+    assert person.provenance["birth_date"]["confirmed_by_check"] == task.resolution["record"]
