@@ -19,6 +19,7 @@ def tiny_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     # One record per part and two per streamed chunk: every key's records must still meet.
     monkeypatch.setattr(golden, "PART_RECORDS", 1)
     monkeypatch.setattr(golden, "CHUNK", 2)
+    monkeypatch.setattr(golden, "GOLDEN_SLICE", 1)  # the matcher's golden side a person at a time
 
 
 @pytest.mark.usefixtures("tiny_parts")

@@ -341,25 +341,38 @@ def match_tables(
         ),
     ]
     linker = Linker(tables, settings, log_level=logging.WARNING)
-    predicted: Any = linker.inference.predict(threshold_match_probability=threshold)
-    pred = predicted.as_pyarrow_table()
-    rows = pred.select(
-        ["source_dataset_l", "unique_id_l", "source_dataset_r", "unique_id_r", "match_probability",
-         "gamma_name", "gamma_cid", "gamma_phone"]
-    ).to_pylist()  # fmt: skip
+    try:
+        predicted: Any = linker.inference.predict(threshold_match_probability=threshold)
+        pred = pl.from_arrow(
+            predicted.as_pyarrow_table().select(
+                ["source_dataset_l", "unique_id_l", "source_dataset_r", "unique_id_r",
+                 "match_probability", "gamma_name", "gamma_cid", "gamma_phone"]
+            )
+        )  # fmt: skip
+    finally:
+        con.close()  # DuckDB's memory goes back before the caller goes on
+    assert isinstance(pred, pl.DataFrame)  # noqa: S101 (from_arrow of a table)
+    # Golden–golden pairs never count (`_cluster`); leave them out before going row by row.
+    kept = pred.filter(
+        _corroborated()
+        & ~((pl.col("source_dataset_l") == GOLDEN) & (pl.col("source_dataset_r") == GOLDEN))
+    )
+    rows = kept.with_columns(
+        pl.col("unique_id_l").cast(pl.String), pl.col("unique_id_r").cast(pl.String)
+    ).to_dicts()
     uids = records.get_column("unique_id").to_list()
-    return _cluster([r for r in rows if _corroborated(r)], uids)
+    return _cluster(rows, uids)
 
 
-def _corroborated(row: dict[str, Any]) -> bool:
+def _corroborated() -> pl.Expr:
     """Fellegi–Sunter treats fields as independent; twins break that (same birth date, surname
     and room). A pair whose names differ by more than sound therefore needs an identifier to
     agree too: the phone, or an ID number within two edits; and names that are not even similar
     are never the same person, whatever else agrees (a mistyped ID of someone else)."""
-    name = row["gamma_name"]
-    if name == 0:
-        return False
-    return bool(name >= 2 or name == -1 or row["gamma_cid"] == 1 or row["gamma_phone"] == 1)
+    name = pl.col("gamma_name")
+    return (name != 0) & (
+        (name >= 2) | (name == -1) | (pl.col("gamma_cid") == 1) | (pl.col("gamma_phone") == 1)
+    )
 
 
 def _cluster(rows: list[dict[str, Any]], uids: Sequence[str]) -> Matches:
