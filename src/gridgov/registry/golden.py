@@ -903,11 +903,29 @@ def _employees(session: Session, orgs: pl.DataFrame) -> int:
         code = """s."values"->>'employer_credit_code'"""
     else:
         code = """json_extract(s."values", '$.employer_credit_code')"""
+    # Only the person datasets whose mapping has the field (at city scale: 2.8 M of 13 M person
+    # records), found by the (kind, source) index instead of reading every person record's JSON.
+    having = sorted(
+        {
+            (d.source, d.name)
+            for src in shipped_mappings().sources.values()
+            for d in src.datasets
+            if d.kind == "person" and any(c.field == "employer_credit_code" for c in d.columns)
+        }
+    )
+    if not having:
+        return 0
+    for source, dataset in having:  # from the shipped mapping files; checked all the same
+        if not (source.isidentifier() and dataset.isidentifier()):
+            raise ValueError(f"bad dataset name {source}.{dataset}")
+    sources = ", ".join(sorted({f"'{src}'" for src, _ in having}))
+    datasets = ", ".join(sorted({f"'{ds}'" for _, ds in having}))
     rows = query_frame(
         session,
         f"SELECT l.entity_id, l.source_record_id, s.source, {code} FROM source_records s "  # noqa: S608
         "JOIN record_links l ON l.source_record_id = s.id AND l.entity = 'person' "
-        f"WHERE s.kind = 'person' AND {code} IS NOT NULL",
+        f"WHERE s.kind = 'person' AND s.source IN ({sources}) AND s.dataset IN ({datasets}) "
+        f"AND {code} IS NOT NULL",
         {"person_id": pl.Int64(), "id": pl.Int64(), "source": pl.String(),
          "employer_credit_code": pl.String()},
     )  # fmt: skip
