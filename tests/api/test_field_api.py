@@ -137,3 +137,25 @@ def test_shell_manifest_and_service_worker(client) -> None:  # type: ignore[no-u
     assert m.status_code == 200 and m.json()["start_url"] == "/m/"
     sw = client.get("/m/sw.js")
     assert sw.status_code == 200 and sw.headers["service-worker-allowed"] == "/m/"
+
+
+def test_check_task_outside_the_grid_is_404_even_for_its_assignee(client, session) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.geo.models import Region
+    from gridgov.registry.models import CheckTask
+
+    data = setup(session)
+    headers = login(client)
+    assert client.get(f"/api/field/check-tasks/{data.task_id}", headers=headers).status_code == 200
+    other = session.scalar(
+        select(Region.code).where(Region.level == 5, Region.code != data.grid_code).limit(1)
+    )
+    session.get(CheckTask, data.task_id).grid_code = other
+    session.flush()
+    r = client.get(f"/api/field/check-tasks/{data.task_id}", headers=headers)
+    assert r.status_code == 404 and r.json()["detail"][0]["code"] == "task_not_found"
+    assert client.get("/api/field/check-tasks", headers=headers).json() == []
+    r = client.post("/api/field/sync", headers=headers, json={"items": [
+        {"key": "check-outside-1", "kind": "check", "payload": {"task_id": data.task_id,
+                                                               "choice": 0}}]})  # fmt: skip
+    assert r.json()["results"][0]["status"] == "refused"
+    assert r.json()["results"][0]["result"]["code"] == "task_not_found"

@@ -293,3 +293,38 @@ def test_check_task_value_is_stored_as_its_column_type(session, worker, data) ->
     # A legal fact keeps its owning department's provenance; the check confirmed it.
     assert person.provenance["birth_date"]["source"] == "RS"
     assert person.provenance["birth_date"]["confirmed_by_check"] == task.resolution["record"]
+
+
+def _other_grid(session, code: str) -> str:  # type: ignore[no-untyped-def]
+    from gridgov.geo.models import Region
+
+    other = session.scalar(
+        select(Region.code).where(Region.level == 5, Region.code != code).order_by(Region.code)
+    )
+    assert other is not None
+    return other
+
+
+def test_check_tasks_outside_the_workers_grid_are_not_found(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    # A task assigned to the worker but in a grid they no longer hold (moved): not listed,
+    # not readable, not resolvable.
+    other = _other_grid(session, worker.region_code)
+    task = session.get(CheckTask, data.task_id)
+    task.grid_code = other
+    session.flush()
+    assert task.assignee_id == worker.id
+    assert service.list_check_tasks(session, user=worker) == []
+    with pytest.raises(NotFound):
+        service.access_check_task(session, worker, data.task_id)
+    with pytest.raises(NotFound):
+        service.resolve_check_task(session, user=worker, task_id=data.task_id,
+                                   data=service.ResolveInput(choice=0), now=NOW)  # fmt: skip
+    # A task in the worker's grid whose person has since moved out: the golden record is
+    # loaded through the registry's access helper, so nothing is written outside the scope.
+    task.grid_code = worker.region_code
+    session.get(Person, data.person_id).grid_code = other
+    session.flush()
+    with pytest.raises(NotFound):
+        service.resolve_check_task(session, user=worker, task_id=data.task_id,
+                                   data=service.ResolveInput(choice=0), now=NOW)  # fmt: skip
+    assert session.get(Person, data.person_id).phone == "13800000001"

@@ -41,7 +41,7 @@ from gridgov.field.models import (
 )
 from gridgov.field.rules import Fix
 from gridgov.geo import service as geo
-from gridgov.geo.divisions import GRID, TOWN, level_of_code
+from gridgov.geo.divisions import CITY, GRID, TOWN, level_of_code
 from gridgov.ingest.models import DONE, IngestBatch, SourceRecord
 from gridgov.registry import service as registry
 from gridgov.registry.models import (
@@ -803,14 +803,12 @@ def purge_tracks(session: Session, *, keep_days: int, now: datetime) -> int:
 
 
 def _tasks_query(user: User) -> Any:
+    # The caller's scope bounds every task; being the assignee never widens it (a worker moved
+    # to another grid no longer sees the old grid's tasks).
     return select(CheckTask).where(
         CheckTask.status == TASK_OPEN,
-        or_(
-            CheckTask.assignee_id == user.id,
-            registry.in_scope(CheckTask.grid_code, scope_of(user))
-            if level_of_code(user.region_code) > 1
-            else CheckTask.grid_code.is_not(None),
-        ),
+        CheckTask.grid_code.is_not(None),
+        registry.in_scope(CheckTask.grid_code, scope_of(user)),
     )
 
 
@@ -822,14 +820,30 @@ def list_check_tasks(session: Session, *, user: User, limit: int = 50) -> list[C
     )
 
 
-def access_check_task(session: Session, user: User, task_id: int) -> CheckTask:
-    task = session.get(CheckTask, task_id)
-    if task is not None and (
-        task.assignee_id == user.id
-        or (task.grid_code is not None and scope_of(user).contains(task.grid_code))
-    ):
-        return task
+def access_check_task(
+    session: Session, user: User, task_id: int, *, for_update: bool = False
+) -> CheckTask:
+    """A check task in the caller's scope (whoever it is assigned to); otherwise NotFound."""
+    stmt = select(CheckTask).where(CheckTask.id == task_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    task = session.scalar(stmt)
+    if task is not None and task.grid_code is not None:
+        scope = scope_of(user)
+        if scope.level == CITY or scope.contains(task.grid_code):
+            return task
     raise NotFound(f"核查任务 {task_id} 不存在或不在您的管辖范围内", code="task_not_found")
+
+
+def _access_golden(session: Session, user: User, task: CheckTask) -> Any:
+    """The task's golden record through the registry's access helpers (NotFound outside)."""
+    if task.entity == "person":
+        return registry.access_person(session, user, task.entity_id)
+    if task.entity in ("organization", "org"):
+        return registry.access_organization(session, user, task.entity_id)
+    if task.entity == "room":
+        return registry.access_house(session, user, task.entity_id)
+    return None
 
 
 def task_candidates(task: CheckTask, user: User) -> list[dict[str, Any]]:
@@ -940,7 +954,7 @@ def resolve_check_task(
     events.check_photos(session, data.photos)
     entity = SURVIVORSHIP_ENTITY.get(task.entity)
     model = GOLDEN.get(task.entity)
-    golden: Any = session.get(model, task.entity_id) if model is not None else None
+    golden: Any = _access_golden(session, user, task) if model is not None else None
     record_id: int | None = None
     stored: Any = None
     if golden is not None and entity is not None and hasattr(golden, task.field):
