@@ -464,3 +464,50 @@ def test_login_is_remembered_until_idle(field_site, browser) -> None:  # type: i
     expect(page.locator("#login-username")).to_have_value("grid_worker")
     assert page.evaluate("() => localStorage.getItem('field.token')") is None
     context.close()
+
+
+def _visit_person(page, name: str, notes: str) -> None:  # type: ignore[no-untyped-def]
+    page.click("#tabbar [data-go=visit]")
+    page.click("[data-kind=person]")
+    page.fill("#visit-search", name)
+    expect(page.locator("#visit-targets [data-target]")).to_have_count(1)
+    expect(page.locator("#visit-targets")).to_contain_text(name)
+    page.locator("#visit-targets [data-target]").first.click()
+    expect(page.locator("#visit-target")).to_contain_text(name)
+    page.fill("#visit-notes", notes)
+    page.click("#visit-form button[type=submit]")
+
+
+def test_an_item_the_server_fails_on_does_not_block_the_queue(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.field.models import Visit
+
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    # The server fails (500) on every request that carries this one item.
+    page.route(
+        "**/api/field/sync",
+        lambda route: (
+            route.fulfill(status=500, body="boom")
+            if "服务器出错的走访" in (route.request.post_data or "")
+            else route.continue_()
+        ),
+    )
+    _visit_person(page, "李独居", "服务器出错的走访")
+    expect(page.locator("#visit-done")).to_contain_text("暂未发送 (同步失败 (500))")
+    # The next item is sent although the first one is still failing ahead of it.
+    _visit_person(page, "张走访", "排在出错项之后的走访")
+    expect(page.locator("#visit-done")).to_contain_text("已保存走访: 张走访")
+    page.click("#sync-badge")
+    expect(page.locator("#queue-waiting")).to_contain_text("已失败 2 次: 同步失败 (500)")
+    expect(page.locator("#queue-done")).to_contain_text("张走访")
+    # The third server error sets it aside, with its reason, as an item that needs the user.
+    page.click("#sync-now")
+    expect(page.locator("#queue-refused")).to_contain_text("服务器连续 3 次无法处理")
+    expect(page.locator("#queue-count")).to_have_text("0")
+    _shot(page, "16-server-error.png")
+    (n,) = _query(site.url, select(func.count()).select_from(Visit).where(
+        Visit.notes == "排在出错项之后的走访"))  # fmt: skip
+    assert n == (1,)
+    page.unroute_all(behavior="ignoreErrors")
+    context.close()

@@ -328,3 +328,46 @@ def test_check_tasks_outside_the_workers_grid_are_not_found(session, worker, dat
         service.resolve_check_task(session, user=worker, task_id=data.task_id,
                                    data=service.ResolveInput(choice=0), now=NOW)  # fmt: skip
     assert session.get(Person, data.person_id).phone == "13800000001"
+
+
+def test_one_bad_item_is_refused_with_a_reason_and_the_others_go_through(  # type: ignore[no-untyped-def]
+    session, ctx, worker, data, monkeypatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    clashes = {"n": 0}
+    real = service.write_check_record
+
+    def clash_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # The first-of-day provenance batch created by a concurrent request: a unique clash.
+        if clashes["n"] == 0:
+            clashes["n"] += 1
+            raise IntegrityError("insert", {}, Exception("uq_ingest_batches_source"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "write_check_record", clash_once)
+    items = [
+        SyncItem("check-value-1", "check", {"task_id": data.task_id, "value": 13700000007}),
+        SyncItem("act-version-1", "act", {"event": "X", "action": "receive", "version": "v2"}),
+        SyncItem("visit-facts-1", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "facts": {"phone": ["13600000006"]}}),
+        SyncItem("visit-retry-1", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "facts": {"phone": "13600000006"}}),
+    ]  # fmt: skip
+    results = service.sync(session, ctx=ctx, user=worker, items=items, now=NOW)
+    assert [r.status for r in results] == ["refused", "refused", "refused", "done"]
+    assert [r.result.get("code") for r in results[:3]] == ["bad_value", "bad_version", "bad_fact"]
+    assert clashes["n"] == 1  # the clash was retried once and the visit then stored
+    assert session.get(Person, data.person_id).phone == "13600000006"
+
+    def always_clash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise IntegrityError("insert", {}, Exception("uq_persons_citizen_id"))
+
+    monkeypatch.setattr(service, "write_check_record", always_clash)
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        SyncItem("visit-clash-1", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "facts": {"phone": "13500000005"}}),
+        SyncItem("patrol-start-9", "patrol_start", {"patrol": "p-9", "at": NOW.isoformat()}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["refused", "done"]
+    assert results[0].result["code"] == "conflict" and "冲突" in results[0].result["msg"]

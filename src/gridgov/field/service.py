@@ -1043,6 +1043,8 @@ def unit_name(session: Session, ctx: EventContext, key: str) -> str:
 # ---------------------------------------------------------------------------------- sync
 
 KINDS = ("report", "act", "visit", "check", "patrol_start", "track", "patrol_stop")
+KIND_NAMES = {"report": "上报事件", "act": "事件处置", "visit": "走访", "check": "核查任务",
+              "patrol_start": "开始巡查", "track": "巡查轨迹", "patrol_stop": "结束巡查"}  # fmt: skip
 
 
 @dataclass
@@ -1139,9 +1141,12 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
                 code="unknown_action",
             )
         version = p.get("version")
+        version = None if version == "" else version
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise Rejected(f"事件版本 version 须为整数, 不是 {version!r}", code="bad_version")
         act = events.ActInput(
             action=action,
-            version=int(version) if version not in (None, "") else None,
+            version=version,
             comment=_str(p, "comment"),
             photos=_photos(p),
         )
@@ -1154,8 +1159,10 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
         }
     if item.kind == "visit":
         facts = p.get("facts") or {}
-        if not isinstance(facts, dict):
-            raise Rejected("现场信息 facts 须为 {字段: 值}", code="bad_fact")
+        if not isinstance(facts, dict) or not all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in facts.values()
+        ):
+            raise Rejected("现场信息 facts 须为 {字段: 文字}", code="bad_fact")
         target_id = p.get("target_id")
         if not isinstance(target_id, int):
             raise Rejected("走访对象 target_id 须为整数", code="bad_target")
@@ -1179,7 +1186,9 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
         return {"visit_id": visit.id, "target": visit.target_label, "facts": visit.facts,
                 "check_record": visit.source_record_id}  # fmt: skip
     if item.kind == "check":
-        task_id, choice = p.get("task_id"), p.get("choice")
+        task_id, choice, value = p.get("task_id"), p.get("choice"), p.get("value")
+        if value is not None and not isinstance(value, str):
+            raise Rejected(f"现场核实的值 value 须为文字, 不是 {value!r}", code="bad_value")
         if not isinstance(task_id, int):
             raise Rejected("核查任务 task_id 须为整数", code="bad_task")
         if choice is not None and not isinstance(choice, int):
@@ -1188,9 +1197,7 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
             session,
             user=user,
             task_id=task_id,
-            data=ResolveInput(
-                choice=choice, value=p.get("value"), note=_str(p, "note"), photos=_photos(p)
-            ),
+            data=ResolveInput(choice=choice, value=value, note=_str(p, "note"), photos=_photos(p)),
             now=now,
         )
         return {"task_id": task.id, "value": (task.resolution or {}).get("value")}
@@ -1242,15 +1249,44 @@ def _replayed(receipt: FieldReceipt) -> SyncResult:
     return SyncResult(receipt.key, receipt.status, True, dict(receipt.result or {}))
 
 
+def _apply(session: Session, ctx: EventContext, user: User, item: SyncItem, now: datetime
+           ) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """One item in its own savepoint: done, or refused with a reason; never an error that
+    would fail the other items of the request."""
+    what = KIND_NAMES.get(item.kind, item.kind)
+    for attempt in (1, 2):
+        try:
+            with session.begin_nested():
+                return "done", _run(session, ctx, user, item, now)
+        except DomainError as exc:
+            return "refused", {"code": exc.code, "msg": exc.msg}
+        except IntegrityError:
+            # A concurrent request created the same row first (the day's provenance batch, a
+            # patrol): the savepoint is gone, and the retry finds the row committed.
+            if attempt == 1:
+                continue
+            return "refused", {
+                "code": "conflict",
+                "msg": f"{what}与已有记录冲突 (唯一值重复), 未保存; 请核对后重新填写",
+            }
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # A payload of the wrong shape that the checks above did not name.
+            return "refused", {
+                "code": "bad_payload",
+                "msg": f"{what}的提交内容格式有误, 未保存 ({type(exc).__name__})",
+            }
+    raise AssertionError("unreachable")
+
+
 def sync(
     session: Session, *, ctx: EventContext, user: User, items: Sequence[SyncItem], now: datetime
 ) -> list[SyncResult]:
     """Apply queued items in order, each exactly once by its key.
 
-    Each item runs in its own savepoint: a refused item (a domain error, with its Chinese
-    reason) leaves nothing behind but its receipt, so a replay answers the same refusal.
-    Anything else (the database failing) aborts the request and nothing is recorded: the app
-    keeps the items and sends them again.
+    Each item runs in its own savepoint: a refused item (a domain error, a malformed payload,
+    a unique value clash that a retry did not settle, each with its Chinese reason) leaves
+    nothing behind but its receipt, so a replay answers the same refusal. Only the database
+    failing as a whole aborts the request: the app keeps the items and sends them again.
     """
     if len(items) > MAX_SYNC_ITEMS:
         raise Rejected(f"每次最多同步 {MAX_SYNC_ITEMS} 项 items", code="too_many_items")
@@ -1262,13 +1298,7 @@ def sync(
         if prior is not None:
             out.append(_replayed(prior))
             continue
-        status, result = "done", {}
-        try:
-            with session.begin_nested():
-                result = _run(session, ctx, user, item, now)
-        except DomainError as exc:
-            status = "refused"
-            result = {"code": exc.code, "msg": exc.msg}
+        status, result = _apply(session, ctx, user, item, now)
         try:
             with session.begin_nested():
                 session.add(

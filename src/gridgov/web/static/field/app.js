@@ -185,10 +185,28 @@ async function enqueue(kind, payload, photos, label) {
 }
 
 let syncing = null;
+// After server errors the automatic retries slow down (30 s, 1 min, 2 min … 10 min); the
+// "立即同步" button and a new submission still try at once.
+const MAX_SERVER_ERRORS = 3;
+let backoffMs = 0;
+let backoffUntil = 0;
 
-function sync() {
+function sync(auto = false) {
+  if (auto && Date.now() < backoffUntil) return Promise.resolve();
   if (!syncing) syncing = doSync().finally(() => { syncing = null; });
   return syncing;
+}
+
+// The server could not handle this item: keep the reason and the count on the item; after
+// MAX_SERVER_ERRORS it is set aside as "需处理" so that it no longer holds up the queue.
+async function failItem(item, msg) {
+  item.attempts = (item.attempts || 0) + 1;
+  item.lastError = msg;
+  if (item.attempts >= MAX_SERVER_ERRORS) {
+    item.status = "refused";
+    item.result = { code: "server_error", msg: `服务器连续 ${item.attempts} 次无法处理 (${msg}), 已停止重试; 请删除后重新填写, 或联系管理员` };
+  }
+  await FieldStore.put(item);
 }
 
 async function uploadPhotos(item) {
@@ -205,14 +223,60 @@ async function uploadPhotos(item) {
       await FieldStore.put(item);
       return false;
     } else {
-      throw new Error(`照片上传失败 (${r.status})`);
+      await failItem(item, `照片上传失败 (${r.status})`);
+      return false;
     }
   }
   return true;
 }
 
+// Sends items; a batch the server fails on (5xx) is sent again one item at a time, so one bad
+// item costs only itself. Returns the number of server errors.
+async function sendBatch(ready) {
+  const body = {
+    items: ready.map((it) => ({
+      key: it.key,
+      kind: it.kind,
+      payload: it.blobs.length ? Object.assign({}, it.payload, { photos: it.shas }) : it.payload,
+    })),
+  };
+  const r = await api("/api/field/sync", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (r.status === 422 && ready.length === 1) {
+    const it = ready[0];
+    Object.assign(it, { status: "refused", result: { msg: errorText(await r.json()) } });
+    await FieldStore.put(it);
+    return 0;
+  }
+  if (!r.ok) {
+    if (ready.length > 1) {
+      let errors = 0;
+      for (const it of ready) errors += await sendBatch([it]);
+      return errors;
+    }
+    await failItem(ready[0], `同步失败 (${r.status})`);
+    return 1;
+  }
+  const results = (await r.json()).results;
+  for (const res of results) {
+    const it = ready.find((x) => x.key === res.key);
+    if (!it) continue;
+    it.status = res.status === "done" ? "done" : "refused";
+    it.result = res.result;
+    it.replayed = res.replayed;
+    it.sent = new Date().toISOString();
+    it.blobs = [];
+    await FieldStore.put(it);
+  }
+  return 0;
+}
+
 async function doSync() {
   if (!state.token || !navigator.onLine) { await renderQueue(); return; }
+  let errors = 0;
   try {
     const all = await FieldStore.all();
     const waiting = all.filter((i) => i.status === "waiting" && i.user === state.username);
@@ -221,42 +285,20 @@ async function doSync() {
       const ready = [];
       for (const item of batch) {
         if (await uploadPhotos(item)) ready.push(item);
+        else if (item.status === "waiting") errors += 1;
       }
-      if (!ready.length) continue;
-      const body = {
-        items: ready.map((it) => ({
-          key: it.key,
-          kind: it.kind,
-          payload: it.blobs.length ? Object.assign({}, it.payload, { photos: it.shas }) : it.payload,
-        })),
-      };
-      const r = await api("/api/field/sync", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      if (r.status === 422) {
-        const msg = errorText(await r.json());
-        for (const it of ready) Object.assign(it, { status: "refused", result: { msg } });
-        for (const it of ready) await FieldStore.put(it);
-        continue;
-      }
-      if (!r.ok) throw new Error(`同步失败 (${r.status})`);
-      const results = (await r.json()).results;
-      for (const res of results) {
-        const it = ready.find((x) => x.key === res.key);
-        if (!it) continue;
-        it.status = res.status === "done" ? "done" : "refused";
-        it.result = res.result;
-        it.replayed = res.replayed;
-        it.sent = new Date().toISOString();
-        it.blobs = [];
-        await FieldStore.put(it);
-      }
+      if (ready.length) errors += await sendBatch(ready);
     }
     await prune();
   } catch (e) {
-    // The network dropped (or the server is busy): everything stays queued for the next try.
+    // The network dropped: everything stays queued for the next try.
+  }
+  if (errors) {
+    backoffMs = Math.min(backoffMs ? backoffMs * 2 : 30000, 600000);
+    backoffUntil = Date.now() + backoffMs;
+  } else {
+    backoffMs = 0;
+    backoffUntil = 0;
   }
   await renderQueue();
 }
@@ -269,7 +311,10 @@ async function prune() {
 function summary(item) {
   const r = item.result || {};
   if (item.status === "refused") return r.msg || "被拒绝";
-  if (item.status === "waiting") return "等待网络…";
+  if (item.status === "waiting") {
+    if (item.lastError) return `等待重试 · 已失败 ${item.attempts} 次: ${item.lastError}`;
+    return navigator.onLine ? "等待发送…" : "等待网络…";
+  }
   if (item.kind === "report") return r.self_closed ? `编号 ${r.tracking_no} · 已当场处置结案` : `编号 ${r.tracking_no} · 已送 ${r.holder}`;
   if (item.kind === "act") return `事件 ${r.tracking_no} · ${r.holder}`;
   if (item.kind === "visit") return `已记录走访: ${r.target}`;
@@ -299,12 +344,18 @@ async function renderQueue() {
 
 async function outcome(key, box, okText) {
   await sync();
-  const item = await FieldStore.get(key);
+  let item = await FieldStore.get(key);
+  // A sync already running when the item was queued did not carry it: one more round.
+  if (item.status === "waiting" && navigator.onLine && !item.lastError) {
+    await sync();
+    item = await FieldStore.get(key);
+  }
   const el = $(box);
   el.hidden = false;
   el.className = "alert mt-2 " + (item.status === "done" ? "alert-success" : item.status === "refused" ? "alert-danger" : "alert-warning");
   if (item.status === "done") el.textContent = okText(item.result);
   else if (item.status === "refused") el.textContent = "提交被退回: " + (item.result && item.result.msg);
+  else if (item.lastError) el.textContent = `暂未发送 (${item.lastError}), 已存入本机待发送队列, 稍后自动重试。`;
   else el.textContent = "网络不可用, 已存入本机待发送队列, 恢复网络后自动发送。";
   el.scrollIntoView({ block: "nearest" });
   return item;
@@ -818,7 +869,7 @@ function wire() {
   setInterval(() => {
     if (state.token && idleExpired()) { dropToken(); show("login"); }
   }, 30000);
-  setInterval(() => sync(), 30000);
+  setInterval(() => sync(true), 30000);
 }
 
 function start() {
