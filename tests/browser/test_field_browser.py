@@ -511,3 +511,49 @@ def test_an_item_the_server_fails_on_does_not_block_the_queue(field_site, browse
     assert n == (1,)
     page.unroute_all(behavior="ignoreErrors")
     context.close()
+
+
+def _insert(url: str, row) -> int:  # type: ignore[no-untyped-def]
+    from gridgov.db.engine import make_engine, make_sessionmaker, session_scope
+
+    engine = make_engine(url)
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            session.add(row)
+            session.flush()
+            return int(row.id)
+    finally:
+        engine.dispose()
+
+
+def test_legal_fact_task_offers_candidates_or_referral_only(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.core import clock
+    from gridgov.registry.models import CheckTask, Person
+
+    site = field_site
+    task_id = _insert(site.url, CheckTask(
+        entity="person", entity_id=site.data.person_id, field="birth_date",
+        kind="authority_conflict", grid_code=site.data.grid_code, status="open",
+        candidates=[{"value": "1990-01-01", "source": "GA"}, {"value": "1990-01-02", "source": "RS"}],
+        open_key=f"person:{site.data.person_id}:birth_date", created_at=clock.now(), note="",
+    ))  # fmt: skip
+    context = _phone(browser, site)
+    page = _login(context, site)
+    page.click("#tabbar [data-go=tasks]")
+    page.locator("#task-list [data-task]", has_text="出生日期").click()
+    expect(page.locator("#task-candidates")).to_contain_text("公安")
+    # No typed value for a legal fact: confirm a candidate or refer it back.
+    expect(page.locator("#task-value")).to_be_hidden()
+    expect(page.locator("#task-none-box")).to_contain_text("法定信息")
+    page.check("#task-none")
+    page.click("#task-form button[type=submit]")
+    expect(page.locator("#task-error")).to_contain_text("请在备注中说明")
+    page.fill("#task-note", "户口本上的出生日期为 1990-03-01")
+    _shot(page, "17-legal-fact-task.png", full=True)
+    page.click("#task-form button[type=submit]")
+    expect(page.locator("#task-done")).to_contain_text("已退回主管部门核实")
+    (task,) = _query(site.url, select(CheckTask).where(CheckTask.id == task_id))
+    assert task.status == "referred" and task.note.startswith("户口本")
+    (person,) = _query(site.url, select(Person).where(Person.id == site.data.person_id))
+    assert person.birth_date is None
+    context.close()

@@ -283,9 +283,12 @@ def test_check_task_value_is_stored_as_its_column_type(session, worker, data) ->
                      open_key=f"person:{data.person_id}:birth_date", created_at=NOW, note="")  # fmt: skip
     session.add(task)
     session.flush()
-    with pytest.raises(Rejected, match="birth_date"):
-        service.resolve_check_task(session, user=worker, task_id=task.id,
-                                   data=service.ResolveInput(value="1990-13-01"), now=NOW)  # fmt: skip
+    # A legal fact takes no typed value, well-formed or not.
+    for typed in ("1990-13-01", "1990-01-03"):
+        with pytest.raises(Rejected, match="birth_date") as refused:
+            service.resolve_check_task(session, user=worker, task_id=task.id,
+                                       data=service.ResolveInput(value=typed), now=NOW)  # fmt: skip
+        assert refused.value.code == "authority_field" and "法定信息" in refused.value.msg
     service.resolve_check_task(session, user=worker, task_id=task.id,
                                data=service.ResolveInput(choice=1), now=NOW)  # fmt: skip
     person = session.get(Person, data.person_id)
@@ -371,3 +374,84 @@ def test_one_bad_item_is_refused_with_a_reason_and_the_others_go_through(  # typ
     ])  # fmt: skip
     assert [r.status for r in results] == ["refused", "done"]
     assert results[0].result["code"] == "conflict" and "冲突" in results[0].result["msg"]
+
+
+def _legal_task(session, data, field: str, candidates: list[str]) -> CheckTask:  # type: ignore[no-untyped-def]
+    task = CheckTask(entity="person", entity_id=data.person_id, field=field,
+                     kind="authority_conflict", grid_code=data.grid_code, status="open",
+                     candidates=[{"value": v, "source": s, "record": None, "as_of": "2026-01-01"}
+                                 for v, s in zip(candidates, ("GA", "RS"), strict=True)],
+                     open_key=f"person:{data.person_id}:{field}", created_at=NOW, note="")  # fmt: skip
+    session.add(task)
+    session.flush()
+    return task
+
+
+def test_legal_fact_is_confirmed_or_referred_never_typed(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
+    person = session.get(Person, data.person_id)
+    other = Person(citizen_id="11010519491231002X", name="王另一", grid_code=data.grid_code,
+                   provenance={}, updated_at=NOW)  # fmt: skip
+    session.add(other)
+    session.flush()
+    task = _legal_task(session, data, "citizen_id", ["11010519491231002X", "330203199001011234"])
+    # A typed citizen ID (even a valid one) is refused in Chinese, naming the field.
+    with pytest.raises(Rejected, match="citizen_id") as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(value="110105194912310029"), now=NOW)  # fmt: skip
+    assert refused.value.code == "authority_field"
+    # Confirming a candidate that belongs to another person: a refusal, not a 500.
+    with pytest.raises(Rejected, match="另一条记录") as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(choice=0), now=NOW)  # fmt: skip
+    assert refused.value.code == "duplicate_value"
+    # The same over sync: refused with its reason, the rest of the batch still applied.
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        SyncItem("check-dup-0001", "check", {"task_id": task.id, "choice": 0}),
+        SyncItem("check-typed-01", "check", {"task_id": task.id, "value": "110105194912310029"}),
+        SyncItem("visit-after-01", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "facts": {"residence_status": "away"}}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["refused", "refused", "done"]
+    assert [r.result.get("code") for r in results[:2]] == ["duplicate_value", "authority_field"]
+    assert person.citizen_id == "330203199001011234"
+    # None is right: the task goes back to the department with the note; nothing changes.
+    with pytest.raises(Rejected) as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(none_right=True), now=NOW)  # fmt: skip
+    assert refused.value.code == "note_required"
+    task = service.resolve_check_task(
+        session, user=worker, task_id=task.id,
+        data=service.ResolveInput(none_right=True, note="本人出示的身份证号与两者都不同"), now=NOW,
+    )  # fmt: skip
+    assert task.status == "referred" and task.open_key == f"person:{data.person_id}:citizen_id"
+    assert task.note.startswith("本人出示") and task.resolution["none_right"]
+    record = session.get(SourceRecord, task.resolution["record"])
+    assert (record.source, record.values["none_of_candidates"]) == ("WG", "citizen_id")
+    assert person.citizen_id == "330203199001011234" and "citizen_id" not in person.provenance
+    assert task not in service.list_check_tasks(session, user=worker)
+    with pytest.raises(Rejected, match="已处理"):
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(choice=1), now=NOW)  # fmt: skip
+
+
+def test_field_fact_values_are_validated_and_none_right_needs_a_value(
+    session, worker, data
+) -> None:  # type: ignore[no-untyped-def]
+    task = session.get(CheckTask, data.task_id)  # phone: a field fact
+    with pytest.raises(Rejected, match="联系电话 phone") as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(value="12345"), now=NOW)  # fmt: skip
+    assert refused.value.code == "bad_value"
+    with pytest.raises(Rejected, match="现场核实的值") as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(none_right=True, note="都不对"),
+                                   now=NOW)  # fmt: skip
+    assert refused.value.code == "value_required"
+    task.field = "residence_status"
+    session.flush()
+    with pytest.raises(Rejected, match="居住状态 residence_status"):
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(value="在外地"), now=NOW)  # fmt: skip
+    service.resolve_check_task(session, user=worker, task_id=task.id,
+                               data=service.ResolveInput(value="away"), now=NOW)  # fmt: skip
+    assert session.get(Person, data.person_id).residence_status == "away"

@@ -34,11 +34,7 @@ from gridgov.web.deps import CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/field", tags=["field"])
 
-FIELD_NAMES = {
-    **rules.PERSON_FACTS, **rules.HOUSE_FACTS, "name": "姓名", "citizen_id": "身份证号",
-    "sex": "性别", "birth_date": "出生日期", "registered_address": "户籍地址", "address": "地址",
-    "legal_rep_name": "法定代表人", "status": "经营状态", "industry": "行业", "area": "面积",
-}  # fmt: skip
+FIELD_NAMES = rules.FACT_NAMES
 
 
 @router.post("/session", response_model=SessionOut, summary="移动端登录 (会话令牌, 闲置超时)")
@@ -105,6 +101,7 @@ def task_out(session: Session, task: CheckTask, user: Any) -> TaskOut:
         subject=service.task_subject(session, task),
         field=task.field,
         field_name=FIELD_NAMES.get(task.field, task.field),
+        legal=service.is_legal_fact(task),
         kind=task.kind,
         candidates=service.task_candidates(task, user),
         grid_code=task.grid_code,

@@ -46,6 +46,7 @@ from gridgov.ingest.models import DONE, IngestBatch, SourceRecord
 from gridgov.registry import service as registry
 from gridgov.registry.models import (
     TASK_OPEN,
+    TASK_REFERRED,
     TASK_RESOLVED,
     Address,
     Building,
@@ -906,7 +907,8 @@ def _coerce(model: Any, field_name: str, value: str, task_id: int) -> Any:
 @dataclass
 class ResolveInput:
     choice: int | None = None  # a candidate's index
-    value: str | None = None  # or the value found on site
+    value: str | None = None  # or the value found on site (field facts only)
+    none_right: bool = False  # or: no candidate is right (legal facts; back to the department)
     note: str = ""
     photos: list[str] = field(default_factory=list)
 
@@ -914,24 +916,77 @@ class ResolveInput:
 GOLDEN = {"person": Person, "organization": Organization, "org": Organization, "room": Room}
 SURVIVORSHIP_ENTITY = {"person": "person", "organization": "organization", "org": "organization",
                        "room": "room"}  # fmt: skip
+# Legal identifiers that must stay unique among golden records, with their check.
+UNIQUE_IDS: dict[tuple[str, str], Any] = {
+    ("person", "citizen_id"): Person.citizen_id,
+    ("organization", "credit_code"): Organization.credit_code,
+}
+
+
+def _check_identifier(field_name: str, value: str, task_id: int) -> None:
+    from gridgov.resolve.identifiers import check_citizen_id, check_credit_code
+
+    checked: Any = None
+    if field_name in ("citizen_id", "legal_rep_id", "owner_id"):
+        checked = check_citizen_id(value)
+    elif field_name == "credit_code":
+        checked = check_credit_code(value)
+    if checked is not None and not checked.valid:
+        why = "; ".join(p.message for p in checked.problems) or "校验不通过"
+        raise Rejected(
+            f"核查任务 {task_id} 的候选值 {field_name} 无效 ({why}), 不能确认; "
+            "请报告「都不对」交主管部门核实",
+            code="bad_value",
+        )
+
+
+def _check_unique(session: Session, entity: str, golden: Any, field_name: str, value: Any,
+                  task_id: int) -> None:  # fmt: skip
+    column = UNIQUE_IDS.get((entity, field_name))
+    if column is None:
+        return
+    model = type(golden)
+    clash = session.scalar(select(model.id).where(column == value, model.id != golden.id).limit(1))
+    if clash is not None:
+        raise Rejected(
+            f"核查任务 {task_id}: {field_name} {mask_value(field_name, value)} 已属于另一条记录, "
+            "不能确认为本记录的值; 请报告「都不对」交主管部门核实",
+            code="duplicate_value",
+        )
+
+
+def is_legal_fact(task: CheckTask) -> bool:
+    """A legal (authority) fact: the worker may only confirm a candidate or say none is right."""
+    entity = SURVIVORSHIP_ENTITY.get(task.entity)
+    return entity is not None and shipped_survivorship().rule(entity, task.field).kind == AUTHORITY
 
 
 def resolve_check_task(
     session: Session, *, user: User, task_id: int, data: ResolveInput, now: datetime
 ) -> CheckTask:
-    """Settle a conflict on site: confirm a candidate or enter the value found; the answer is
-    written as a WG check and the golden record takes it."""
-    task = access_check_task(session, user, task_id)
+    """Settle a conflict on site, as a WG check.
+
+    A field fact (phone, actual residence, residence status, occupancy) takes a confirmed
+    candidate or the value found on site, validated. A legal fact stays with its owning
+    department: the worker can only confirm one of the department's candidates (the golden
+    record takes it with that department's provenance), or report that none is right, which
+    refers the task back to the department with the worker's note and changes nothing.
+    """
+    task = access_check_task(session, user, task_id, for_update=True)
     if task.assignee_id != user.id and not (
         Role.GRID_WORKER in user.roles and user.region_code == task.grid_code
     ):
         raise Forbidden(
             f"核查任务 {task_id} 只能由网格 {task.grid_code} 的网格员处理", code="not_allowed"
         )
-    if task.status == TASK_RESOLVED:
+    if task.status != TASK_OPEN:
         raise Rejected(f"核查任务 {task_id} 已处理", code="task_resolved")
+    entity = SURVIVORSHIP_ENTITY.get(task.entity)
+    authority = is_legal_fact(task)
+    label = rules.FACT_NAMES.get(task.field, task.field)
     candidates = list(task.candidates or [])
     chosen: dict[str, Any] | None = None
+    value: str | None = None
     if data.choice is not None:
         if not (0 <= data.choice < len(candidates)):
             raise Rejected(
@@ -940,7 +995,23 @@ def resolve_check_task(
             )
         chosen = candidates[data.choice]
         value = str(chosen.get("value") or "")
+    elif data.none_right:
+        if not authority:
+            raise Rejected(
+                f"「{label}」是现场信息: 候选值都不对时请填写现场核实的值 value",
+                code="value_required",
+            )
+        if len(data.note.strip()) < 2:
+            raise Rejected(
+                "报告候选值都不对时, 请在备注 note 中说明现场看到的情况", code="note_required"
+            )
     elif data.value is not None and data.value.strip():
+        if authority or not rules.typed_value_allowed(task.entity, task.field):
+            raise Rejected(
+                f"「{label}」({task.field}) 是法定信息, 由主管部门维护, 不能填写现场值; "
+                "请确认一个候选值, 或报告都不对 (任务退回主管部门核实)",
+                code="authority_field",
+            )
         value = data.value.strip()
         problem = rules.check_fact(task.field, value)
         if problem:
@@ -952,14 +1023,18 @@ def resolve_check_task(
     if len(data.note) > 1000:
         raise Rejected("备注 note 最多 1000 字", code="note_too_long")
     events.check_photos(session, data.photos)
-    entity = SURVIVORSHIP_ENTITY.get(task.entity)
-    model = GOLDEN.get(task.entity)
-    golden: Any = _access_golden(session, user, task) if model is not None else None
+    golden: Any = _access_golden(session, user, task) if task.entity in GOLDEN else None
     record_id: int | None = None
-    stored: Any = None
     if golden is not None and entity is not None and hasattr(golden, task.field):
-        stored = _coerce(type(golden), task.field, value, task_id)
+        stored: Any = None
+        if value is not None:
+            stored = _coerce(type(golden), task.field, value, task_id)
+            if authority:
+                _check_identifier(task.field, value, task_id)
+            _check_unique(session, entity, golden, task.field, stored, task_id)
         values: dict[str, Any] = {task.field: value}
+        if data.none_right:
+            values = {"none_of_candidates": task.field, "note": data.note.strip()}
         if isinstance(golden, Person):
             values.update(name=golden.name, citizen_id=golden.citizen_id)
         record = write_check_record(
@@ -975,30 +1050,37 @@ def resolve_check_task(
             RecordLink(source_record_id=record.id, entity=task.entity, entity_id=golden.id,
                        method="field")
         )  # fmt: skip
-        rule = shipped_survivorship().rule(entity, task.field)
-        if rule.kind == AUTHORITY and chosen is not None:
-            # A legal fact stays with its owning department: the worker says which one is right.
-            prov = {"source": chosen.get("source"), "record": chosen.get("record"),
-                    "as_of": chosen.get("as_of"), "confirmed_by_check": record.id}  # fmt: skip
-        else:
-            prov = {"source": GRID_WORKER_SOURCE, "record": record.id,
-                    "as_of": local_day(now).isoformat()}  # fmt: skip
-        setattr(golden, task.field, stored)
-        golden.provenance = {**(golden.provenance or {}), task.field: prov}
-        golden.updated_at = now
-    task.status = TASK_RESOLVED
-    task.open_key = None
-    task.resolved_at = now
-    task.resolved_by = user.id
+        if value is not None:
+            if authority and chosen is not None:
+                # A legal fact stays with its owning department: the worker says which is right.
+                prov = {"source": chosen.get("source"), "record": chosen.get("record"),
+                        "as_of": chosen.get("as_of"), "confirmed_by_check": record.id}  # fmt: skip
+            else:
+                prov = {"source": GRID_WORKER_SOURCE, "record": record.id,
+                        "as_of": local_day(now).isoformat()}  # fmt: skip
+            setattr(golden, task.field, stored)
+            golden.provenance = {**(golden.provenance or {}), task.field: prov}
+            golden.updated_at = now
     task.note = data.note.strip()
-    task.resolution = {
+    resolution = {
         "value": value,
         "choice": data.choice,
-        "source": chosen.get("source") if chosen else GRID_WORKER_SOURCE,
-        "photos": list(data.photos),
+        "source": (chosen.get("source") if chosen else GRID_WORKER_SOURCE),
         "record": record_id,
+        "photos": list(data.photos),
         "by": user.username,
     }
+    if data.none_right:
+        # Still open (open_key kept, so a later run does not open it twice), but with the
+        # department now, not in the worker's list.
+        task.status = TASK_REFERRED
+        task.resolution = {**resolution, "none_right": True, "source": None}
+    else:
+        task.status = TASK_RESOLVED
+        task.open_key = None
+        task.resolved_at = now
+        task.resolved_by = user.id
+        task.resolution = resolution
     session.flush()
     return task
 
@@ -1191,16 +1273,26 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
             raise Rejected(f"现场核实的值 value 须为文字, 不是 {value!r}", code="bad_value")
         if not isinstance(task_id, int):
             raise Rejected("核查任务 task_id 须为整数", code="bad_task")
-        if choice is not None and not isinstance(choice, int):
+        if choice is not None and (not isinstance(choice, int) or isinstance(choice, bool)):
             raise Rejected("候选值 choice 须为整数", code="bad_choice")
+        none_right = p.get("none_right", False)
+        if not isinstance(none_right, bool):
+            raise Rejected("都不对 none_right 须为 true 或 false", code="bad_choice")
         task = resolve_check_task(
             session,
             user=user,
             task_id=task_id,
-            data=ResolveInput(choice=choice, value=value, note=_str(p, "note"), photos=_photos(p)),
+            data=ResolveInput(
+                choice=choice,
+                value=value,
+                none_right=none_right,
+                note=_str(p, "note"),
+                photos=_photos(p),
+            ),
             now=now,
         )
-        return {"task_id": task.id, "value": (task.resolution or {}).get("value")}
+        return {"task_id": task.id, "value": (task.resolution or {}).get("value"),
+                "status": task.status}  # fmt: skip
     if item.kind in ("patrol_start", "track", "patrol_stop"):
         key = _str(p, "patrol")
         if item.kind == "patrol_start":

@@ -318,7 +318,7 @@ function summary(item) {
   if (item.kind === "report") return r.self_closed ? `编号 ${r.tracking_no} · 已当场处置结案` : `编号 ${r.tracking_no} · 已送 ${r.holder}`;
   if (item.kind === "act") return `事件 ${r.tracking_no} · ${r.holder}`;
   if (item.kind === "visit") return `已记录走访: ${r.target}`;
-  if (item.kind === "check") return `已提交: ${r.value}`;
+  if (item.kind === "check") return r.status === "referred" ? "已退回主管部门核实" : `已提交: ${r.value}`;
   if (item.kind === "patrol_stop") return `里程 ${fmtMeters(r.distance_m)} · 覆盖率 ${fmtPct(r.coverage)}`;
   return "已发送";
 }
@@ -727,6 +727,9 @@ function chooseTask(t) {
   $("#task-previews").innerHTML = "";
   $("#task-title").textContent = `${t.subject} 的「${t.field_name}」有不同来源的值, 请现场核实:`;
   $("#task-candidates").innerHTML = t.candidates.map((c) => `<div class="form-check"><input class="form-check-input" type="radio" name="task-choice" id="cand-${c.index}" value="${c.index}"><label class="form-check-label" for="cand-${c.index}"><b>${esc(c.value)}</b> · 来源 ${esc(c.source_name || c.source)}${c.as_of ? " · " + esc(c.as_of.slice(0, 10)) : ""}</label></div>`).join("");
+  $("#task-site-box").hidden = !!t.legal;
+  $("#task-none-box").hidden = !t.legal;
+  $("#task-error").textContent = "";
   $("#task-form").hidden = false;
   $("#task-form").scrollIntoView({ block: "start" });
 }
@@ -736,11 +739,24 @@ async function submitTask(ev) {
   const t = state.task;
   const picked = $('input[name="task-choice"]:checked');
   const payload = { task_id: t.id, note: $("#task-note").value.trim() };
-  if (picked && picked.value !== "site") payload.choice = parseInt(picked.value, 10);
-  else payload.value = $("#task-value").value.trim();
+  const err = (m) => { $("#task-error").textContent = m; };
+  err("");
+  if (picked && picked.value === "none") {
+    if (payload.note.length < 2) return err("请在备注中说明现场看到的情况, 再退回主管部门");
+    payload.none_right = true;
+  } else if (picked && picked.value !== "site") {
+    payload.choice = parseInt(picked.value, 10);
+  } else if (t.legal) {
+    return err("请确认一个候选值, 或选择「以上都不对」");
+  } else {
+    payload.value = $("#task-value").value.trim();
+    if (!payload.value) return err("请选择一个候选值, 或填写现场核实的值");
+  }
   const key = await enqueue("check", payload, state.taskPhotos, `${t.subject} · ${t.field_name}`);
   $("#task-form").hidden = true;
-  await outcome(key, "#task-done", (r) => `核查结果已提交: ${r.value}`);
+  await outcome(key, "#task-done", (r) => r.status === "referred"
+    ? "已退回主管部门核实 (附您的备注)"
+    : `核查结果已提交: ${r.value}`);
   enterTasks().then(() => { $("#task-done").hidden = false; });
 }
 
