@@ -221,7 +221,7 @@ def test_login_home_and_report_with_photo_and_position(field_site, browser) -> N
 
 
 def test_self_closure_with_after_photo(field_site, browser) -> None:  # type: ignore[no-untyped-def]
-    from gridgov.events.models import Event
+    from gridgov.events.models import Event, EventEntry, EventPhoto
 
     site = field_site
     context = _phone(browser, site)
@@ -237,7 +237,15 @@ def test_self_closure_with_after_photo(field_site, browser) -> None:  # type: ig
     expect(page.locator("#report-done")).to_contain_text("已当场处置结案")
     number = page.locator("#report-done").inner_text().split("事件编号 ")[1].strip()
     (ev,) = _query(site.url, select(Event).where(Event.tracking_no == number))
-    assert ev.status == "closed" and ev.self_closed and len(ev.photos) == 2
+    # The scene photo is the report's; the after photo is on the closing step only.
+    assert ev.status == "closed" and ev.self_closed and len(ev.photos) == 1
+    rows = _query(site.url, select(EventEntry.action, EventEntry.attachments).where(
+        EventEntry.event_id == ev.id).order_by(EventEntry.seq))  # fmt: skip
+    assert [a for a, _ in rows] == ["report", "self_close"]
+    assert rows[0][1] == ev.photos and len(rows[1][1]) == 1 and rows[1][1] != ev.photos
+    (public,) = _query(site.url, select(func.count()).select_from(EventPhoto).where(
+        EventPhoto.event_id == ev.id, EventPhoto.seq == 1))  # fmt: skip
+    assert public == (1,)
     context.close()
 
 

@@ -216,6 +216,7 @@ def test_check_task_confirm_or_value_found_on_site(session, ctx, worker, data) -
 
 def test_sync_applies_each_item_once_and_keeps_refusals(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
     sha = photo(session, ctx)
+    after = photo(session, ctx, "green")
     items = [
         SyncItem("report-000001", "report", {"category": "SC01", "description": "无证售卖熟食",
                  "lon": data.lon, "lat": data.lat, "photos": [sha]}),
@@ -227,7 +228,7 @@ def test_sync_applies_each_item_once_and_keeps_refusals(session, ctx, worker, da
         SyncItem("report-000003", "report", {"category": "SC01", "description": "定位异常",
                  "lon": data.lon, "lat": data.lat, "accuracy": -5, "photos": [sha]}),
         SyncItem("report-000002", "report", {"category": "ZF03", "description": "垃圾已清理",
-                 "lon": data.lon, "lat": data.lat, "photos": [sha], "self_close": True,
+                 "lon": data.lon, "lat": data.lat, "photos": [sha], "self_close": True, "after_photos": [after],
                  "result": "当场清理"}),
     ]  # fmt: skip
     first = service.sync(session, ctx=ctx, user=worker, items=items, now=NOW)
@@ -455,3 +456,28 @@ def test_field_fact_values_are_validated_and_none_right_needs_a_value(
     service.resolve_check_task(session, user=worker, task_id=task.id,
                                data=service.ResolveInput(value="away"), now=NOW)  # fmt: skip
     assert session.get(Person, data.person_id).residence_status == "away"
+
+
+def test_self_closure_needs_an_after_photo_on_the_closing_step(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.events.models import EventEntry
+
+    scene, after = photo(session, ctx, "red"), photo(session, ctx, "green")
+    report = {"category": "ZF03", "description": "楼道垃圾", "lon": data.lon, "lat": data.lat,
+              "photos": [scene], "self_close": True, "result": "当场清理"}  # fmt: skip
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        # The scene photo alone is no after photo.
+        SyncItem("self-close-01", "report", report),
+        SyncItem("self-close-02", "report", {**report, "after_photos": [scene]}),
+        SyncItem("self-close-03", "report", {**report, "after_photos": [after]}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["refused", "refused", "done"]
+    assert results[0].result["code"] == "after_photo_required"
+    assert "处置后照片" in results[0].result["msg"]
+    ev = session.scalar(select(Event).where(Event.tracking_no == results[2].result["tracking_no"]))
+    assert ev.self_closed and ev.photos == [scene]
+    entries = {e.action: e for e in session.scalars(
+        select(EventEntry).where(EventEntry.event_id == ev.id))}  # fmt: skip
+    assert entries["report"].attachments == [scene]
+    assert entries["self_close"].attachments == [after]
+    # The public page shows the reporter's scene photo only.
+    assert events.public_photos(session, ev) == [scene]

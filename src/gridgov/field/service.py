@@ -1172,10 +1172,10 @@ def _str(payload: dict[str, Any], name: str, default: str = "") -> str:
     return default if raw is None else str(raw)
 
 
-def _photos(payload: dict[str, Any]) -> list[str]:
-    raw = payload.get("photos") or []
+def _photos(payload: dict[str, Any], name: str = "photos") -> list[str]:
+    raw = payload.get(name) or []
     if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise Rejected("照片 photos 须为照片 sha256 列表", code="bad_photos")
+        raise Rejected(f"照片 {name} 须为照片 sha256 列表", code="bad_photos")
     return list(raw)
 
 
@@ -1184,11 +1184,16 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
     p = item.payload
     if item.kind == "report":
         photos = _photos(p)
+        after = _photos(p, "after_photos")
         self_close = bool(p.get("self_close"))
-        if not self_close and not (1 <= len(photos) <= 6):
+        if not (1 <= len(photos) <= 6):
             raise Rejected("请附 1–6 张现场照片 photos", code="photos_required")
-        if self_close and not (1 <= len(photos) <= 7):
-            raise Rejected("请附现场照片和处置后照片 photos (最多 7 张)", code="photos_required")
+        if self_close and not (1 <= len(after) <= 3):
+            raise Rejected(
+                "当场处置结案须另附 1–3 张处置后照片 after_photos", code="after_photo_required"
+            )
+        if not self_close and after:
+            raise Rejected("只有当场处置结案才附处置后照片 after_photos", code="bad_photos")
         data = events.ReportInput(
             category_code=_str(p, "category"),
             description=_str(p, "description"),
@@ -1199,6 +1204,7 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
             address=_str(p, "address"),
             discovered_at=_dt(p, "discovered_at"),
             photos=photos,
+            after_photos=after,
             self_close=self_close,
             result=_str(p, "result"),
         )

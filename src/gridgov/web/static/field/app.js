@@ -165,14 +165,16 @@ function makeMap(id) {
 
 // ------------------------------------------------------------------------------ queue and sync
 
-async function enqueue(kind, payload, photos, label) {
+// `after` photos (self-closure) are uploaded with the others but sent as after_photos.
+async function enqueue(kind, payload, photos, label, after = []) {
   const item = {
     key: FieldStore.newKey(kind),
     seq: Date.now() + Math.random(),
     user: state.username,
     kind,
     payload,
-    blobs: (photos || []).map((p) => p.blob),
+    blobs: [...(photos || []), ...after].map((p) => p.blob),
+    afterCount: after.length,
     shas: [],
     label,
     status: "waiting",
@@ -230,6 +232,13 @@ async function uploadPhotos(item) {
   return true;
 }
 
+function withPhotos(it) {
+  const n = it.shas.length - (it.afterCount || 0);
+  const out = Object.assign({}, it.payload, { photos: it.shas.slice(0, n) });
+  if (it.afterCount) out.after_photos = it.shas.slice(n);
+  return out;
+}
+
 // Sends items; a batch the server fails on (5xx) is sent again one item at a time, so one bad
 // item costs only itself. Returns the number of server errors.
 async function sendBatch(ready) {
@@ -237,7 +246,7 @@ async function sendBatch(ready) {
     items: ready.map((it) => ({
       key: it.key,
       kind: it.kind,
-      payload: it.blobs.length ? Object.assign({}, it.payload, { photos: it.shas }) : it.payload,
+      payload: it.blobs.length ? withPhotos(it) : it.payload,
     })),
   };
   const r = await api("/api/field/sync", {
@@ -518,7 +527,7 @@ async function submitReport(ev) {
   if (!state.reportPos) return err("没有位置: 请开启定位, 或在地图上选择位置");
   if (selfClose && !$("#report-result").value.trim()) return err("自行结案须填写处置结果");
   if (selfClose && !state.afterPhoto) return err("自行结案须附处置后照片");
-  const photos = selfClose ? [...state.reportPhotos, state.afterPhoto] : state.reportPhotos;
+  const after = selfClose ? [state.afterPhoto] : [];
   const payload = {
     category: state.category.code,
     description,
@@ -530,7 +539,7 @@ async function submitReport(ev) {
     result: selfClose ? $("#report-result").value.trim() : "",
   };
   const label = `${state.category.name} · ${description.slice(0, 20)}`;
-  const key = await enqueue("report", payload, photos, label);
+  const key = await enqueue("report", payload, state.reportPhotos, label, after);
   // The form is cleared at once: the report now lives in the queue.
   $("#report-form").reset();
   state.reportPhotos = [];
