@@ -449,6 +449,15 @@ def test_app_opens_offline_from_the_service_worker(field_site, browser) -> None:
     page.reload()
     expect(page.locator("#screen-home")).to_be_visible()
     assert page.evaluate("() => navigator.serviceWorker.controller !== null")
+    # The cache is named after the shell's version and holds the versioned scripts, no data.
+    version = page.evaluate("() => document.body.dataset.version")
+    names = page.evaluate("() => caches.keys()")
+    assert names == [f"gridgov-field-{version}"]
+    cached = page.evaluate(
+        "(n) => caches.open(n).then((c) => c.keys()).then((ks) => ks.map((r) => r.url))", names[0]
+    )
+    assert any(u.endswith(f"/static/app/field/app.js?v={version}") for u in cached)
+    assert not any("/api/" in u for u in cached)
     context.set_offline(True)
     page.reload()
     expect(page.locator("#screen-home")).to_be_visible()

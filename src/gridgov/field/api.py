@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query
+from fastapi import APIRouter, Depends, Form, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,13 @@ from gridgov.field.schemas import (
 from gridgov.registry.models import CheckTask
 from gridgov.web.deps import CurrentUser, SessionDep, SettingsDep
 
-router = APIRouter(prefix="/api/field", tags=["field"])
+
+def _no_store(response: Response) -> None:
+    # Answers carry personal data: no browser or proxy cache may keep them.
+    response.headers["Cache-Control"] = "no-store"
+
+
+router = APIRouter(prefix="/api/field", tags=["field"], dependencies=[Depends(_no_store)])
 
 FIELD_NAMES = rules.FACT_NAMES
 
