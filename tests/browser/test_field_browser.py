@@ -574,3 +574,56 @@ def test_legal_fact_task_offers_candidates_or_referral_only(field_site, browser)
     (person,) = _query(site.url, select(Person).where(Person.id == site.data.person_id))
     assert person.birth_date is None
     context.close()
+
+
+_DEVICE = """async () => {
+  const keys = await FieldStore.kvKeys();
+  const items = await FieldStore.all();
+  return { keys, items: items.map((i) => ({ status: i.status, payload: i.payload, result: i.result })) };
+}"""
+
+
+def test_logout_and_idle_timeout_leave_only_unsent_work(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    page.click("#tabbar [data-go=tasks]")
+    page.click("#tabbar [data-go=report]")
+    expect(page.locator("#cat-list [data-cat]").first).to_be_visible()
+    _visit_person(page, "张走访", "已发送的走访: 本人电话 13912345678")
+    expect(page.locator("#visit-done")).to_contain_text("已保存走访")
+    device = page.evaluate(_DEVICE)
+    assert {"home:grid_worker", "categories:grid_worker"} <= set(device["keys"])
+    # A sent item keeps a summary only, not what was typed.
+    assert all(i["payload"] is None for i in device["items"] if i["status"] == "done")
+    assert "13912345678" not in str(device["items"])
+    # One visit made offline: unsent, so it stays.
+    context.set_offline(True)
+    page.click("#tabbar [data-go=home]")
+    page.locator("#home-due [data-person]").first.click()
+    expect(page.locator("#visit-target")).to_contain_text("李独居")
+    page.fill("#visit-notes", "离线走访, 未发送")
+    page.click("#visit-form button[type=submit]")
+    expect(page.locator("#visit-done")).to_contain_text("已存入本机待发送队列")
+    page.click("#tabbar [data-go=home]")
+    page.click("#logout")
+    expect(page.locator("#screen-login")).to_be_visible()
+    expect(page.locator("#login-pending")).to_contain_text("1 项尚未发送")
+    device = page.evaluate(_DEVICE)
+    assert not [k for k in device["keys"] if k.split(":")[0] in ("home", "tasks", "categories")]
+    assert [i["status"] for i in device["items"]] == ["waiting"]
+    assert page.locator("#home-due").inner_text() == ""
+    _shot(page, "18-logged-out.png")
+    context.set_offline(False)
+
+    # Idle expiry clears the same way, at the next start of the app.
+    page = _login(context, site)
+    expect(page.locator("#queue-count")).to_have_text("0")
+    assert "home:grid_worker" in page.evaluate(_DEVICE)["keys"]
+    page.evaluate("() => localStorage.setItem('field.active', String(Date.now() - 31 * 60000))")
+    page.reload()
+    expect(page.locator("#screen-login")).to_be_visible()
+    device = page.evaluate(_DEVICE)
+    assert not [k for k in device["keys"] if k.split(":")[0] in ("home", "tasks", "categories")]
+    assert all(i["status"] != "done" for i in device["items"])
+    context.close()

@@ -68,6 +68,35 @@ function dropToken() {
   localStorage.removeItem("field.token");
 }
 
+// Logout or idle expiry: personal data read from the server (home with key persons, check-task
+// candidates, categories) and sent items leave the device. Only unsent items stay (waiting or
+// refused): they are the user's own pending work, and the login screen says so.
+async function clearPersonalData() {
+  const user = state.username;
+  for (const k of await FieldStore.kvKeys()) {
+    if (["home:", "tasks:", "categories:"].some((p) => k === p + user)) await FieldStore.kvDelete(k);
+  }
+  for (const it of await FieldStore.all()) {
+    if (it.status === "done") await FieldStore.remove(it.key);
+  }
+  Object.assign(state, { home: null, categories: [], tasks: [], targets: null, events: [], task: null, event: null, visitTarget: null });
+  for (const sel of ["#home-todo", "#home-due", "#task-list", "#visit-targets", "#visit-due", "#handle-list", "#queue-done"]) $(sel).innerHTML = "";
+  await showPending();
+}
+
+async function showPending() {
+  const pending = (await FieldStore.all()).filter((i) => i.status !== "done");
+  const el = $("#login-pending");
+  el.hidden = !pending.length;
+  el.textContent = pending.length ? `本机保存着 ${pending.length} 项尚未发送的内容 (您的待发送工作), 登录后自动发送。其他数据已从本机清除。` : "";
+}
+
+async function expire() {
+  dropToken();
+  await clearPersonalData();
+  show("login");
+}
+
 class AuthError extends Error {}
 
 async function api(path, opts = {}) {
@@ -187,6 +216,7 @@ async function enqueue(kind, payload, photos, label, after = []) {
 }
 
 let syncing = null;
+const fullResults = new Map(); // what the server answered, for the screen that submitted it
 // After server errors the automatic retries slow down (30 s, 1 min, 2 min … 10 min); the
 // "立即同步" button and a new submission still try at once.
 const MAX_SERVER_ERRORS = 3;
@@ -274,10 +304,18 @@ async function sendBatch(ready) {
     const it = ready.find((x) => x.key === res.key);
     if (!it) continue;
     it.status = res.status === "done" ? "done" : "refused";
-    it.result = res.result;
     it.replayed = res.replayed;
     it.sent = new Date().toISOString();
     it.blobs = [];
+    if (it.status === "done") {
+      // A sent item keeps a summary only: no payload (phones, addresses, notes), no facts.
+      fullResults.set(it.key, res.result);
+      it.payload = it.kind === "check" ? { task_id: it.payload.task_id } : null;
+      const { facts, value, ...rest } = res.result || {};
+      it.result = rest;
+    } else {
+      it.result = res.result;
+    }
     await FieldStore.put(it);
   }
   return 0;
@@ -327,7 +365,7 @@ function summary(item) {
   if (item.kind === "report") return r.self_closed ? `编号 ${r.tracking_no} · 已当场处置结案` : `编号 ${r.tracking_no} · 已送 ${r.holder}`;
   if (item.kind === "act") return `事件 ${r.tracking_no} · ${r.holder}`;
   if (item.kind === "visit") return `已记录走访: ${r.target}`;
-  if (item.kind === "check") return r.status === "referred" ? "已退回主管部门核实" : `已提交: ${r.value}`;
+  if (item.kind === "check") return r.status === "referred" ? "已退回主管部门核实" : "核查结果已提交";
   if (item.kind === "patrol_stop") return `里程 ${fmtMeters(r.distance_m)} · 覆盖率 ${fmtPct(r.coverage)}`;
   return "已发送";
 }
@@ -362,7 +400,7 @@ async function outcome(key, box, okText) {
   const el = $(box);
   el.hidden = false;
   el.className = "alert mt-2 " + (item.status === "done" ? "alert-success" : item.status === "refused" ? "alert-danger" : "alert-warning");
-  if (item.status === "done") el.textContent = okText(item.result);
+  if (item.status === "done") el.textContent = okText(fullResults.get(key) || item.result);
   else if (item.status === "refused") el.textContent = "提交被退回: " + (item.result && item.result.msg);
   else if (item.lastError) el.textContent = `暂未发送 (${item.lastError}), 已存入本机待发送队列, 稍后自动重试。`;
   else el.textContent = "网络不可用, 已存入本机待发送队列, 恢复网络后自动发送。";
@@ -416,8 +454,7 @@ async function login(ev) {
 
 async function logout() {
   try { await api("/api/v1/auth/token", { method: "DELETE" }); } catch (e) { /* offline */ }
-  dropToken();
-  show("login");
+  await expire();
 }
 
 // ---- home
@@ -722,7 +759,7 @@ async function enterTasks() {
     if (e instanceof AuthError) return;
     tasks = (await FieldStore.kvGet("tasks:" + state.username)) || [];
   }
-  const sent = new Set((await FieldStore.all()).filter((i) => i.kind === "check" && i.status !== "refused").map((i) => i.payload.task_id));
+  const sent = new Set((await FieldStore.all()).filter((i) => i.kind === "check" && i.status !== "refused" && i.payload).map((i) => i.payload.task_id));
   tasks = tasks.filter((t) => !sent.has(t.id));
   state.tasks = tasks;
   $("#task-list").innerHTML = tasks.map((t, i) => `<li class="list-group-item list-group-item-action" data-task="${i}">${esc(t.subject)} · ${esc(t.field_name)}<br><span class="text-secondary">${t.candidates.length} 个候选值 · ${esc(fmtTime(t.created_at))}</span></li>`).join("") || '<li class="list-group-item text-secondary">没有待处理的核查任务</li>';
@@ -892,7 +929,7 @@ function wire() {
   window.addEventListener("offline", renderQueue);
   for (const t of ["pointerdown", "keydown"]) document.addEventListener(t, () => { if (state.token) touch(); }, { passive: true });
   setInterval(() => {
-    if (state.token && idleExpired()) { dropToken(); show("login"); }
+    if (state.token && idleExpired()) expire();
   }, 30000);
   setInterval(() => sync(true), 30000);
 }
@@ -900,8 +937,10 @@ function wire() {
 function start() {
   $("#idle-minutes").textContent = String(IDLE_MINUTES);
   $("#login-username").value = state.username;
-  if (state.token && idleExpired()) dropToken();
+  const expired = state.token && idleExpired();
+  if (expired) dropToken();
   wire();
+  if (expired || !state.token) clearPersonalData();
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).catch(() => {});
   const first = (location.hash || "#home").slice(1);
   show(SCREENS.includes(first) ? first : "home");
