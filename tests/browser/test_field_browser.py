@@ -627,3 +627,26 @@ def test_logout_and_idle_timeout_leave_only_unsent_work(field_site, browser) -> 
     assert not [k for k in device["keys"] if k.split(":")[0] in ("home", "tasks", "categories")]
     assert all(i["status"] != "done" for i in device["items"])
     context.close()
+
+
+def test_visit_and_report_take_a_fresh_position_at_submit(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.events.models import Event
+    from gridgov.field.models import Visit
+
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)  # Home took a fix at the starting point
+    _fill_report(page, site, "占道", "新位置上报: 占道经营")
+    # The worker walks 100 m north before submitting: the report is where they are now.
+    moved = {"longitude": site.data.lon, "latitude": site.data.lat + 9 * STEP, "accuracy": 5}
+    context.set_geolocation(moved)
+    page.click("#report-form button[type=submit]")
+    expect(page.locator("#report-done")).to_contain_text("已上报")
+    (ev,) = _query(site.url, select(Event).where(Event.description == "新位置上报: 占道经营"))
+    assert abs(ev.lat - moved["latitude"]) < 1e-7 and ev.location_accuracy_m == 5
+    context.set_geolocation({**moved, "latitude": site.data.lat + 18 * STEP, "accuracy": 7})
+    _visit_person(page, "张走访", "在新位置的走访")
+    expect(page.locator("#visit-done")).to_contain_text("已保存走访")
+    (visit,) = _query(site.url, select(Visit).where(Visit.notes == "在新位置的走访"))
+    assert abs(visit.lat - (site.data.lat + 18 * STEP)) < 1e-7 and visit.accuracy_m == 7
+    context.close()

@@ -481,3 +481,27 @@ def test_self_closure_needs_an_after_photo_on_the_closing_step(session, ctx, wor
     assert entries["self_close"].attachments == [after]
     # The public page shows the reporter's scene photo only.
     assert events.public_photos(session, ev) == [scene]
+
+
+def test_stale_fix_is_refused_and_a_hand_set_point_has_no_accuracy(
+    session, ctx, worker, data
+) -> None:  # type: ignore[no-untyped-def]
+    sha = photo(session, ctx)
+    at = NOW - timedelta(minutes=1)
+    old_fix = (at - timedelta(minutes=25)).isoformat()
+    visit = {"target_kind": "person", "target_id": data.person_id, "lon": data.lon,
+             "lat": data.lat, "accuracy": 8, "visited_at": at.isoformat()}  # fmt: skip
+    report = {"category": "SC01", "description": "占道经营", "lon": data.lon, "lat": data.lat,
+              "accuracy": 8, "photos": [sha], "discovered_at": at.isoformat()}  # fmt: skip
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        SyncItem("visit-stale-01", "visit", {**visit, "fix_at": old_fix}),
+        SyncItem("report-stale-1", "report", {**report, "fix_at": old_fix}),
+        SyncItem("visit-fresh-01", "visit", {**visit, "fix_at": at.isoformat()}),
+        SyncItem("report-hand-01", "report", {**report, "position": "manual",
+                 "fix_at": old_fix}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["refused", "refused", "done", "done"]
+    assert results[0].result["code"] == "stale_position" and "25 分钟" in results[0].result["msg"]
+    assert session.get(Visit, results[2].result["visit_id"]).accuracy_m == 8
+    ev = session.scalar(select(Event).where(Event.tracking_no == results[3].result["tracking_no"]))
+    assert ev.lon == pytest.approx(data.lon) and ev.location_accuracy_m is None

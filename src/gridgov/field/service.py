@@ -1172,6 +1172,33 @@ def _str(payload: dict[str, Any], name: str, default: str = "") -> str:
     return default if raw is None else str(raw)
 
 
+STALE_FIX = timedelta(minutes=10)
+
+
+def _position(p: dict[str, Any], at: datetime | None, now: datetime, what: str
+              ) -> tuple[float | None, float | None, float | None]:  # fmt: skip
+    """lon, lat, accuracy of an item: a GPS fix older than the act by STALE_FIX is refused (it
+    may be somewhere else); a point set by hand on the map carries no GPS accuracy."""
+    lon, lat, accuracy = _float(p, "lon"), _float(p, "lat"), _float(p, "accuracy")
+    source = _str(p, "position", "gps")
+    if source not in ("gps", "manual"):
+        raise Rejected(
+            f"位置来源 position 须为 gps 或 manual, 不是 {source!r}", code="bad_location"
+        )
+    if source == "manual":
+        return lon, lat, None
+    fix_at = _dt(p, "fix_at")
+    if fix_at is not None and lon is not None:
+        age = (at or now) - fix_at
+        if age > STALE_FIX:
+            raise Rejected(
+                f"{what}的定位时间 fix_at 比{what}时间早 {int(age.total_seconds() // 60)} 分钟, "
+                "位置可能已过时; 请重新定位或在地图上选择位置",
+                code="stale_position",
+            )
+    return lon, lat, accuracy
+
+
 def _photos(payload: dict[str, Any], name: str = "photos") -> list[str]:
     raw = payload.get(name) or []
     if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
@@ -1194,15 +1221,17 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
             )
         if not self_close and after:
             raise Rejected("只有当场处置结案才附处置后照片 after_photos", code="bad_photos")
+        discovered = _dt(p, "discovered_at")
+        lon, lat, accuracy = _position(p, discovered, now, "上报")
         data = events.ReportInput(
             category_code=_str(p, "category"),
             description=_str(p, "description"),
-            lon=_float(p, "lon"),
-            lat=_float(p, "lat"),
+            lon=lon,
+            lat=lat,
             crs=_str(p, "crs", "wgs84"),
-            accuracy_m=_float(p, "accuracy"),
+            accuracy_m=accuracy,
             address=_str(p, "address"),
-            discovered_at=_dt(p, "discovered_at"),
+            discovered_at=discovered,
             photos=photos,
             after_photos=after,
             self_close=self_close,
@@ -1254,6 +1283,8 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
         target_id = p.get("target_id")
         if not isinstance(target_id, int):
             raise Rejected("走访对象 target_id 须为整数", code="bad_target")
+        visited = _dt(p, "visited_at")
+        lon, lat, accuracy = _position(p, visited, now, "走访")
         visit = record_visit(
             session,
             user=user,
@@ -1263,10 +1294,10 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
                 visit_type=_str(p, "visit_type", "routine"),
                 notes=_str(p, "notes"),
                 photos=_photos(p),
-                lon=_float(p, "lon"),
-                lat=_float(p, "lat"),
-                accuracy_m=_float(p, "accuracy"),
-                visited_at=_dt(p, "visited_at"),
+                lon=lon,
+                lat=lat,
+                accuracy_m=accuracy,
+                visited_at=visited,
                 facts={str(k): str(v) for k, v in facts.items()},
             ),
             now=now,

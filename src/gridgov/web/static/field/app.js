@@ -146,12 +146,13 @@ async function takePhotos(input, list, max, previews) {
 
 // ------------------------------------------------------------------------------ position
 
+// Always a new fix (maximumAge 0): a cached one may be from somewhere else.
 function locate() {
   return new Promise((resolve) => {
     if (!navigator.geolocation) return resolve(null);
     navigator.geolocation.getCurrentPosition(
       (p) => {
-        state.pos = { lon: p.coords.longitude, lat: p.coords.latitude, accuracy: p.coords.accuracy };
+        state.pos = { lon: p.coords.longitude, lat: p.coords.latitude, accuracy: p.coords.accuracy, at: new Date(p.timestamp || Date.now()).toISOString() };
         showPosition();
         resolve(state.pos);
       },
@@ -529,13 +530,15 @@ async function enterReport() {
   renderCategories();
   const m = makeMap("report");
   const pos = await locate();
-  if (pos) {
+  if (!pos && state.reportPos && !state.reportPos.moved) state.reportPos = null; // no stale fix
+  if (pos && !(state.reportPos && state.reportPos.moved)) {
     state.reportPos = Object.assign({}, pos);
     if (!m._pick) {
       m._pick = L.marker([pos.lat, pos.lon], { draggable: true }).addTo(m);
       m._pick.on("dragend", () => {
         const ll = m._pick.getLatLng();
-        state.reportPos = { lon: ll.lng, lat: ll.lat, accuracy: state.reportPos ? state.reportPos.accuracy : null, moved: true };
+        // Set by hand: the GPS accuracy no longer describes this point.
+        state.reportPos = { lon: ll.lng, lat: ll.lat, accuracy: null, moved: true, at: new Date().toISOString() };
         showReportPos();
       });
     }
@@ -561,16 +564,28 @@ async function submitReport(ev) {
   if (!state.category) return err("请选择事件类别");
   if (!description) return err("请填写情况描述");
   if (state.reportPhotos.length < 1) return err("请拍摄或选择 1–6 张现场照片");
-  if (!state.reportPos) return err("没有位置: 请开启定位, 或在地图上选择位置");
   if (selfClose && !$("#report-result").value.trim()) return err("自行结案须填写处置结果");
   if (selfClose && !state.afterPhoto) return err("自行结案须附处置后照片");
+  // Where the worker is now (a fresh fix), unless the point was set by hand on the map.
+  let where = state.reportPos;
+  if (!where || !where.moved) {
+    const fresh = await locate();
+    if (!fresh) {
+      state.reportPos = null;
+      showReportPos();
+      return err("没有当前位置: 请开启定位, 或在地图上点选位置");
+    }
+    where = Object.assign({}, fresh);
+  }
   const after = selfClose ? [state.afterPhoto] : [];
   const payload = {
     category: state.category.code,
     description,
-    lon: state.reportPos.lon,
-    lat: state.reportPos.lat,
-    accuracy: state.reportPos.accuracy,
+    lon: where.lon,
+    lat: where.lat,
+    accuracy: where.moved ? null : where.accuracy,
+    position: where.moved ? "manual" : "gps",
+    fix_at: where.at,
     discovered_at: new Date().toISOString(),
     self_close: selfClose,
     result: selfClose ? $("#report-result").value.trim() : "",
@@ -581,6 +596,7 @@ async function submitReport(ev) {
   $("#report-form").reset();
   state.reportPhotos = [];
   state.afterPhoto = null;
+  state.reportPos = null; // the next report locates afresh
   $("#report-previews").innerHTML = "";
   $("#report-after-preview").innerHTML = "";
   $("#self-close-fields").hidden = true;
@@ -640,7 +656,7 @@ async function submitVisit(ev) {
   const facts = {};
   const box = t.kind === "person" ? "#facts-person" : t.kind === "house" ? "#facts-house" : null;
   if (box) $$(`${box} [data-fact]`).forEach((el) => { if (el.value.trim()) facts[el.dataset.fact] = el.value.trim(); });
-  const pos = state.pos || (await locate());
+  const pos = await locate(); // never an old fix from when Home was opened
   const payload = {
     target_kind: t.kind,
     target_id: t.id,
@@ -649,6 +665,7 @@ async function submitVisit(ev) {
     lon: pos ? pos.lon : null,
     lat: pos ? pos.lat : null,
     accuracy: pos ? pos.accuracy : null,
+    fix_at: pos ? pos.at : null,
     visited_at: new Date().toISOString(),
     facts,
   };
