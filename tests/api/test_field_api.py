@@ -188,3 +188,13 @@ def test_check_task_outside_the_grid_is_404_even_for_its_assignee(client, sessio
                                                                "choice": 0}}]})  # fmt: skip
     assert r.json()["results"][0]["status"] == "refused"
     assert r.json()["results"][0]["result"]["code"] == "task_not_found"
+
+
+def test_shell_passes_the_tile_layer_only_when_configured(app, client) -> None:  # type: ignore[no-untyped-def]
+    assert 'data-tile-url=""' in client.get("/m/").text
+    tiles = "https://tiles.example.org/{z}/{x}/{y}.png"
+    app.state.settings = app.state.settings.model_copy(
+        update={"tile_url": tiles, "tile_attribution": "© 示例底图"}
+    )
+    page = client.get("/m/").text
+    assert f'data-tile-url="{tiles}"' in page and 'data-tile-attribution="© 示例底图"' in page

@@ -650,3 +650,43 @@ def test_visit_and_report_take_a_fresh_position_at_submit(field_site, browser) -
     (visit,) = _query(site.url, select(Visit).where(Visit.notes == "在新位置的走访"))
     assert abs(visit.lat - (site.data.lat + 18 * STEP)) < 1e-7 and visit.accuracy_m == 7
     context.close()
+
+
+def test_report_placed_on_the_map_without_gps(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.events.models import Event
+
+    site = field_site
+    # Indoors with location denied: no fix at all.
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True,
+                                  locale="zh-CN", timezone_id="Asia/Shanghai", permissions=[])  # fmt: skip
+    page = context.new_page()
+    page.goto(site.base + "/m/")
+    page.fill("#login-username", "grid_worker")
+    page.fill("#login-password", DEMO_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#home-grid")).to_contain_text(site.data.grid_code)
+    page.click("#tabbar [data-go=report]")
+    expect(page.locator("#report-position")).to_contain_text("点击地图选择事发位置")
+    # A pin waits at the grid's centre; no base map is configured, and the map still works.
+    expect(page.locator("#report-map .leaflet-marker-icon")).to_have_count(1)
+    expect(page.locator("#report-map .leaflet-tile")).to_have_count(0)
+    page.fill("#cat-search", "占道")
+    page.locator("#cat-list [data-cat]").first.click()
+    page.fill("#report-description", "室内无定位, 在地图上选点")
+    page.set_input_files("#report-photos", str(site.photos / "scene.png"))
+    expect(page.locator("#report-previews img")).to_have_count(1)
+    # Tap a few pixels off a point known to be inside the grid (and away from the pin).
+    at = page.evaluate(
+        "([lat, lon]) => state.maps.report.latLngToContainerPoint([lat, lon])",
+        [site.data.lat, site.data.lon],
+    )
+    page.locator("#report-map").click(position={"x": at["x"] + 3, "y": at["y"] + 3})
+    expect(page.locator("#report-position")).to_contain_text("已在地图上选择")
+    chosen = page.evaluate("() => state.reportPos")
+    _shot(page, "19-report-map-pick.png", full=True)
+    page.click("#report-form button[type=submit]")
+    expect(page.locator("#report-done")).to_contain_text("已上报")
+    (ev,) = _query(site.url, select(Event).where(Event.description == "室内无定位, 在地图上选点"))
+    assert abs(ev.lon - chosen["lon"]) < 1e-9 and abs(ev.lat - chosen["lat"]) < 1e-9
+    assert ev.location_accuracy_m is None  # set by hand: no GPS accuracy
+    context.close()

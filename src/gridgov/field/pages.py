@@ -46,7 +46,12 @@ def shell(request: Request, settings: SettingsDep) -> Response:
     return templates.TemplateResponse(
         request,
         "field/app.html",
-        {"version": shell_version(), "idle_minutes": settings.idle_minutes},
+        {
+            "version": shell_version(),
+            "idle_minutes": settings.idle_minutes,
+            "tile_url": settings.tile_url,
+            "tile_attribution": settings.tile_attribution,
+        },
         headers={"Cache-Control": "no-cache"},
     )
 

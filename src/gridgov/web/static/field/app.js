@@ -178,10 +178,15 @@ function makeMap(id) {
     setTimeout(() => state.maps[id].invalidateSize(), 0);
     return state.maps[id];
   }
-  const m = L.map(`${id}-map`, { zoomControl: true, attributionControl: false });
+  const tiles = document.body.dataset.tileUrl;
+  const m = L.map(`${id}-map`, { zoomControl: true, attributionControl: !!tiles });
+  // A base map only when one is configured (GRIDGOV_TILE_URL): without it the grid outline
+  // and the pins still work.
+  if (tiles) L.tileLayer(tiles, { attribution: document.body.dataset.tileAttribution || "", maxZoom: 19 }).addTo(m);
   const grid = state.home && state.home.grid && state.home.grid.geometry;
   if (grid) {
     const layer = L.geoJSON(grid, { style: { color: "#0d6efd", weight: 2, fillOpacity: 0.05 } }).addTo(m);
+    m._grid = layer;
     m.fitBounds(layer.getBounds());
   } else if (state.pos) {
     m.setView([state.pos.lat, state.pos.lon], 17);
@@ -524,6 +529,22 @@ function pickCategory(code) {
   renderCategories();
 }
 
+// The report's pin: draggable, and a tap on the map moves it; either sets the point by hand.
+function reportPin(m, latlng) {
+  if (!m._pick) {
+    m._pick = L.marker(latlng, { draggable: true }).addTo(m);
+    const setByHand = (ll) => {
+      // Set by hand: the GPS accuracy no longer describes this point.
+      state.reportPos = { lon: ll.lng, lat: ll.lat, accuracy: null, moved: true, at: new Date().toISOString() };
+      showReportPos();
+    };
+    m._pick.on("dragend", () => setByHand(m._pick.getLatLng()));
+    m.on("click", (e) => { m._pick.setLatLng(e.latlng); setByHand(e.latlng); });
+  }
+  m._pick.setLatLng(latlng);
+  return m._pick;
+}
+
 async function enterReport() {
   $("#report-done").hidden = true;
   if (!state.categories.length) await loadCategories();
@@ -533,17 +554,11 @@ async function enterReport() {
   if (!pos && state.reportPos && !state.reportPos.moved) state.reportPos = null; // no stale fix
   if (pos && !(state.reportPos && state.reportPos.moved)) {
     state.reportPos = Object.assign({}, pos);
-    if (!m._pick) {
-      m._pick = L.marker([pos.lat, pos.lon], { draggable: true }).addTo(m);
-      m._pick.on("dragend", () => {
-        const ll = m._pick.getLatLng();
-        // Set by hand: the GPS accuracy no longer describes this point.
-        state.reportPos = { lon: ll.lng, lat: ll.lat, accuracy: null, moved: true, at: new Date().toISOString() };
-        showReportPos();
-      });
-    }
-    m._pick.setLatLng([pos.lat, pos.lon]);
+    reportPin(m, [pos.lat, pos.lon]);
     m.setView([pos.lat, pos.lon], Math.max(m.getZoom() || 0, 16));
+  } else if (!state.reportPos) {
+    // No fix (indoors, location denied): a pin at the grid's centre, to be placed by tapping.
+    reportPin(m, m._grid ? m._grid.getBounds().getCenter() : m.getCenter());
   }
   showReportPos();
 }
@@ -551,8 +566,8 @@ async function enterReport() {
 function showReportPos() {
   const p = state.reportPos;
   $("#report-position").textContent = p
-    ? `位置 ${p.lon.toFixed(6)}, ${p.lat.toFixed(6)}${p.moved ? " (已在地图上调整)" : ` · 精度 ±${Math.round(p.accuracy)} 米`}`
-    : "无法取得位置, 请开启定位或在地图上选择";
+    ? `位置 ${p.lon.toFixed(6)}, ${p.lat.toFixed(6)}${p.moved ? " (已在地图上选择)" : ` · 精度 ±${Math.round(p.accuracy)} 米`}`
+    : "无法取得位置: 请开启定位, 或点击地图选择事发位置";
 }
 
 async function submitReport(ev) {
