@@ -207,7 +207,12 @@ def test_check_task_confirm_or_value_found_on_site(session, ctx, worker, data) -
     assert task.resolution["value"] == "13700000007" and task.resolution["photos"] == [sha]
     person = session.get(Person, data.person_id)
     assert person.phone == "13700000007" and person.provenance["phone"]["source"] == "WG"
-    assert session.get(SourceRecord, task.resolution["record"]).values["phone"] == "13700000007"
+    # A field fact is stored as the WG value of its field, linked to the person.
+    record = session.get(SourceRecord, task.resolution["record"])
+    assert (record.source, record.kind, record.values["phone"]) == ("WG", "check", "13700000007")
+    assert person.provenance["phone"]["record"] == record.id
+    link = session.scalar(select(RecordLink).where(RecordLink.source_record_id == record.id))
+    assert (link.entity_id, link.method) == (person.id, "field")
     assert service.list_check_tasks(session, user=worker) == []
     with pytest.raises(Rejected, match="已处理"):
         service.resolve_check_task(session, user=worker, task_id=data.task_id,
@@ -297,6 +302,17 @@ def test_check_task_value_is_stored_as_its_column_type(session, worker, data) ->
     # A legal fact keeps its owning department's provenance; the check confirmed it.
     assert person.provenance["birth_date"]["source"] == "RS"
     assert person.provenance["birth_date"]["confirmed_by_check"] == task.resolution["record"]
+    # Stored for a later resolution: the confirmed candidate with its source, and a WG record
+    # that confirms it without carrying the legal fact as a WG value of its own.
+    assert task.resolution["candidate"] == {"value": "1990-01-02", "source": "RS",
+                                            "record": None, "as_of": None}  # fmt: skip
+    record = session.get(SourceRecord, task.resolution["record"])
+    assert (record.source, record.kind) == ("WG", "check") and "birth_date" not in record.values
+    assert record.values["confirmed_field"] == "birth_date"
+    assert record.values["confirmed_source"] == "RS" and record.values["check_task"] == task.id
+    assert record.values["citizen_id"] == person.citizen_id
+    link = session.scalar(select(RecordLink).where(RecordLink.source_record_id == record.id))
+    assert (link.entity, link.entity_id, link.method) == ("person", person.id, "field")
 
 
 def _other_grid(session, code: str) -> str:  # type: ignore[no-untyped-def]

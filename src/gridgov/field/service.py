@@ -1032,11 +1032,25 @@ def resolve_check_task(
             if authority:
                 _check_identifier(task.field, value, task_id)
             _check_unique(session, entity, golden, task.field, stored, task_id)
-        values: dict[str, Any] = {task.field: value}
+        # What a later resolution can read (see README, "Check tasks"): a field fact as the WG
+        # value of its field; a legal fact only as a confirmation naming the department's
+        # record (never as a WG value of the field, which survivorship would weigh); a referral
+        # as the worker's note.
+        values: dict[str, Any]
         if data.none_right:
             values = {"none_of_candidates": task.field, "note": data.note.strip()}
+        elif authority and chosen is not None:
+            values = {"confirmed_field": task.field, "confirmed_value": value,
+                      "confirmed_source": chosen.get("source"),
+                      "confirmed_record": chosen.get("record"),
+                      "confirmed_as_of": chosen.get("as_of")}  # fmt: skip
+        else:
+            values = {task.field: value}
+        values["check_task"] = task.id
         if isinstance(golden, Person):
-            values.update(name=golden.name, citizen_id=golden.citizen_id)
+            # The identity the person has once this answer is applied (links the record).
+            for ident in ("name", "citizen_id"):
+                values[ident] = value if task.field == ident and value else getattr(golden, ident)
         record = write_check_record(
             session,
             user=user,
@@ -1070,6 +1084,8 @@ def resolve_check_task(
         "photos": list(data.photos),
         "by": user.username,
     }
+    if authority and chosen is not None:
+        resolution["candidate"] = {k: chosen.get(k) for k in ("value", "source", "record", "as_of")}
     if data.none_right:
         # Still open (open_key kept, so a later run does not open it twice), but with the
         # department now, not in the worker's list.
