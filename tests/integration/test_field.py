@@ -521,3 +521,24 @@ def test_stale_fix_is_refused_and_a_hand_set_point_has_no_accuracy(
     assert session.get(Visit, results[2].result["visit_id"]).accuracy_m == 8
     ev = session.scalar(select(Event).where(Event.tracking_no == results[3].result["tracking_no"]))
     assert ev.lon == pytest.approx(data.lon) and ev.location_accuracy_m is None
+
+
+def test_bad_track_points_are_skipped_not_the_batch(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
+    start = NOW - timedelta(minutes=30)
+    pt = lambda minutes, **kw: {"at": (start + timedelta(minutes=minutes)).isoformat(),  # noqa: E731
+                                "lon": data.lon, "lat": data.lat + minutes * STEP, **kw}  # fmt: skip
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        SyncItem("patrol-start-7", "patrol_start", {"patrol": "p-7", "at": start.isoformat()}),
+        SyncItem("patrol-track-7", "track", {"patrol": "p-7", "points": [
+            pt(1, accuracy=5), pt(2, accuracy="NaN"), pt(-20), pt(45), pt(3, accuracy=-1),
+            pt(4, accuracy=6)]}),
+        SyncItem("visit-nan-0001", "visit", {"target_kind": "person",
+                 "target_id": data.person_id, "lon": data.lon, "lat": data.lat,
+                 "accuracy": "NaN"}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["done", "done", "refused"]
+    track = results[1].result
+    assert track["points"] == 2 and track["skipped"] == 4
+    assert any("points[1]" in r and "定位精度" in r for r in track["skipped_reasons"])
+    assert any("points[3]" in r and "巡查开始之后" in r for r in track["skipped_reasons"])
+    assert results[2].result["code"] == "bad_accuracy"

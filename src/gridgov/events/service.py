@@ -384,10 +384,7 @@ def report_event(
         raise Rejected("发现时间 discovered_at 不能晚于当前时间", code="future_time")
     _check_photos(session, data.photos)
     accuracy = data.accuracy_m
-    if accuracy is not None and not (math.isfinite(accuracy) and 0 <= accuracy <= 100_000):
-        raise Rejected(
-            f"定位精度 accuracy_m 须为 0–100000 米, 不是 {accuracy!r}", code="bad_accuracy"
-        )
+    check_accuracy(accuracy)
     grid_code, lon, lat = _where(session, data, user, channel)
     path = path_codes(grid_code)
     # One query for the path's names (the answer shows them) and whether the village is urban.
@@ -494,6 +491,12 @@ def _replay(prior: Event, data: ReportInput, channel: str) -> ReportOutcome:
 
 
 MAX_PHOTOS = 9
+
+
+def check_accuracy(accuracy: float | None, what: str = "定位精度 accuracy_m") -> None:
+    """Refuse a position accuracy that is not a finite 0–100000 m (for other domains too)."""
+    if accuracy is not None and not (math.isfinite(accuracy) and 0 <= accuracy <= 100_000):
+        raise Rejected(f"{what} 须为 0–100000 米, 不是 {accuracy!r}", code="bad_accuracy")
 
 
 def check_photos(session: Session, photos: Sequence[str]) -> None:

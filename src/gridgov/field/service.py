@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -480,6 +481,7 @@ def record_visit(session: Session, *, user: User, data: VisitInput, now: datetim
     if len(data.notes) > 2000:
         raise Rejected("走访记录 notes 最多 2000 字", code="notes_too_long")
     _check_position(data.lon, data.lat)
+    events.check_accuracy(data.accuracy_m, "走访定位精度 accuracy_m")
     events.check_photos(session, data.photos)
     allowed = {"person": rules.PERSON_FACTS, "house": rules.HOUSE_FACTS}.get(data.target_kind, {})
     facts: dict[str, str] = {}
@@ -590,10 +592,35 @@ def _own_patrol(session: Session, user: User, key: str) -> Patrol:
     return patrol
 
 
+def _point_problem(p: PointInput, patrol: Patrol, now: datetime) -> str | None:
+    if p.at.tzinfo is None:
+        return "时间未带时区"
+    if not (math.isfinite(p.lon) and math.isfinite(p.lat)):
+        return "经纬度无效"
+    if not (-180 <= p.lon <= 180 and -90 <= p.lat <= 90):
+        return "经纬度无效"
+    if p.accuracy_m is not None and not (
+        math.isfinite(p.accuracy_m) and 0 <= p.accuracy_m <= 100_000
+    ):
+        return "定位精度须为 0–100000 米"
+    if p.at > now + timedelta(minutes=5) or p.at < patrol.started_at - timedelta(minutes=5):
+        return "时间不在巡查开始之后、当前时间之前"
+    return None
+
+
 def add_points(
-    session: Session, *, user: User, key: str, points: Sequence[PointInput], now: datetime
+    session: Session,
+    *,
+    user: User,
+    key: str,
+    points: Sequence[PointInput],
+    now: datetime,
+    skipped: list[str] | None = None,
 ) -> Patrol:
-    """Store a batch of sampled positions (a repeated time is kept once) and refresh figures."""
+    """Store a batch of sampled positions (a repeated time is kept once) and refresh figures.
+
+    A bad point (a device clock far ahead, a point before the start, a broken fix) is left out
+    and named in `skipped`; the batch's other points are kept."""
     _need_grid_worker(user)
     patrol = _own_patrol(session, user, key)
     if len(points) > MAX_POINTS:
@@ -601,12 +628,11 @@ def add_points(
     have = set(session.scalars(select(TrackPoint.at).where(TrackPoint.patrol_id == patrol.id)))
     have = {a.replace(microsecond=0) for a in have}
     for i, p in enumerate(points):
-        if p.at.tzinfo is None:
-            raise Rejected(f"轨迹点 points[{i}].at 须带时区", code="naive_time")
-        if not (-180 <= p.lon <= 180 and -90 <= p.lat <= 90):
-            raise Rejected(f"轨迹点 points[{i}] 的经纬度无效", code="bad_location")
-        if p.at > now + timedelta(minutes=5) or p.at < patrol.started_at - timedelta(minutes=5):
-            raise Rejected(f"轨迹点 points[{i}].at 须在巡查开始之后、当前时间之前", code="bad_time")
+        problem = _point_problem(p, patrol, now)
+        if problem:
+            if skipped is not None:
+                skipped.append(f"points[{i}]: {problem}")
+            continue
         at = p.at.replace(microsecond=0)
         if at in have:
             continue
@@ -1363,7 +1389,11 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
                 if at is None or lon is None or lat is None:
                     raise Rejected(f"轨迹点 points[{i}] 须有 at, lon, lat", code="bad_points")
                 pts.append(PointInput(at, lon, lat, _float(r, "accuracy")))
-            patrol = add_points(session, user=user, key=key, points=pts, now=now)
+            skipped: list[str] = []
+            patrol = add_points(session, user=user, key=key, points=pts, now=now, skipped=skipped)
+            if skipped:
+                return {**patrol_summary(patrol), "skipped": len(skipped),
+                        "skipped_reasons": skipped[:10]}  # fmt: skip
         else:
             patrol = stop_patrol(session, user=user, key=key, ended_at=_dt(p, "at"), now=now)
         return patrol_summary(patrol)
