@@ -703,3 +703,27 @@ def test_report_placed_on_the_map_without_gps(field_site, browser) -> None:  # t
     assert abs(ev.lon - chosen["lon"]) < 1e-9 and abs(ev.lat - chosen["lat"]) < 1e-9
     assert ev.location_accuracy_m is None  # set by hand: no GPS accuracy
     context.close()
+
+
+def test_refused_photo_upload_is_shown_with_its_reason(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    # The server refuses the photo itself (as it does a file that is not an image).
+    page.route(
+        "**/api/v1/photos",
+        lambda route: route.fulfill(
+            status=422, content_type="application/json",
+            body='{"detail": [{"code": "bad_image", "msg": "文件不是可识别的图片"}]}',
+        ),
+    )  # fmt: skip
+    _fill_report(page, site, "暴露垃圾", "照片被拒的上报")
+    page.click("#report-form button[type=submit]")
+    expect(page.locator("#report-done")).to_contain_text("照片被拒绝: 文件不是可识别的图片")
+    page.click("#sync-badge")
+    expect(page.locator("#queue-refused")).to_contain_text("照片被拒的上报")
+    expect(page.locator("#queue-count")).to_have_text("0")
+    page.unroute_all(behavior="ignoreErrors")
+    page.click("#queue-refused .ack")
+    expect(page.locator("#queue-refused")).to_contain_text("无")
+    context.close()
