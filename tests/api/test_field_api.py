@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from tests.conftest import NOW
@@ -137,3 +138,63 @@ def test_shell_manifest_and_service_worker(client) -> None:  # type: ignore[no-u
     assert m.status_code == 200 and m.json()["start_url"] == "/m/"
     sw = client.get("/m/sw.js")
     assert sw.status_code == 200 and sw.headers["service-worker-allowed"] == "/m/"
+
+
+def test_shell_is_versioned_and_data_is_never_cached(client, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gridgov import __version__
+    from gridgov.field import pages
+
+    version = pages.shell_version()
+    assert version.startswith(__version__ + "-")
+    page = client.get("/m/")
+    assert page.headers["cache-control"] == "no-cache"
+    for asset in ("app.js", "store.js", "field.css"):
+        assert f"/static/app/field/{asset}?v={version}" in page.text
+    sw = client.get("/m/sw.js")
+    assert sw.headers["cache-control"] == "no-cache"
+    assert f'const VERSION = "{version}"' in sw.text and "__VERSION__" not in sw.text
+    assert 'cache: "no-cache"' in sw.text and '"/static/app/field/app.js" + V' in sw.text
+    # A change to the app's files gives a new version (script URLs and cache name).
+    pages.shell_version.cache_clear()
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: real(self) + b"/* changed */")
+    try:
+        assert pages.shell_version() != version
+    finally:
+        monkeypatch.undo()
+        pages.shell_version.cache_clear()
+    setup(session)
+    r = client.get("/api/field/home", headers=login(client))
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+
+
+def test_check_task_outside_the_grid_is_404_even_for_its_assignee(client, session) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.geo.models import Region
+    from gridgov.registry.models import CheckTask
+
+    data = setup(session)
+    headers = login(client)
+    assert client.get(f"/api/field/check-tasks/{data.task_id}", headers=headers).status_code == 200
+    other = session.scalar(
+        select(Region.code).where(Region.level == 5, Region.code != data.grid_code).limit(1)
+    )
+    session.get(CheckTask, data.task_id).grid_code = other
+    session.flush()
+    r = client.get(f"/api/field/check-tasks/{data.task_id}", headers=headers)
+    assert r.status_code == 404 and r.json()["detail"][0]["code"] == "task_not_found"
+    assert client.get("/api/field/check-tasks", headers=headers).json() == []
+    r = client.post("/api/field/sync", headers=headers, json={"items": [
+        {"key": "check-outside-1", "kind": "check", "payload": {"task_id": data.task_id,
+                                                               "choice": 0}}]})  # fmt: skip
+    assert r.json()["results"][0]["status"] == "refused"
+    assert r.json()["results"][0]["result"]["code"] == "task_not_found"
+
+
+def test_shell_passes_the_tile_layer_only_when_configured(app, client) -> None:  # type: ignore[no-untyped-def]
+    assert 'data-tile-url=""' in client.get("/m/").text
+    tiles = "https://tiles.example.org/{z}/{x}/{y}.png"
+    app.state.settings = app.state.settings.model_copy(
+        update={"tile_url": tiles, "tile_attribution": "© 示例底图"}
+    )
+    page = client.get("/m/").text
+    assert f'data-tile-url="{tiles}"' in page and 'data-tile-attribution="© 示例底图"' in page

@@ -207,7 +207,12 @@ def test_check_task_confirm_or_value_found_on_site(session, ctx, worker, data) -
     assert task.resolution["value"] == "13700000007" and task.resolution["photos"] == [sha]
     person = session.get(Person, data.person_id)
     assert person.phone == "13700000007" and person.provenance["phone"]["source"] == "WG"
-    assert session.get(SourceRecord, task.resolution["record"]).values["phone"] == "13700000007"
+    # A field fact is stored as the WG value of its field, linked to the person.
+    record = session.get(SourceRecord, task.resolution["record"])
+    assert (record.source, record.kind, record.values["phone"]) == ("WG", "check", "13700000007")
+    assert person.provenance["phone"]["record"] == record.id
+    link = session.scalar(select(RecordLink).where(RecordLink.source_record_id == record.id))
+    assert (link.entity_id, link.method) == (person.id, "field")
     assert service.list_check_tasks(session, user=worker) == []
     with pytest.raises(Rejected, match="已处理"):
         service.resolve_check_task(session, user=worker, task_id=data.task_id,
@@ -216,6 +221,7 @@ def test_check_task_confirm_or_value_found_on_site(session, ctx, worker, data) -
 
 def test_sync_applies_each_item_once_and_keeps_refusals(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
     sha = photo(session, ctx)
+    after = photo(session, ctx, "green")
     items = [
         SyncItem("report-000001", "report", {"category": "SC01", "description": "无证售卖熟食",
                  "lon": data.lon, "lat": data.lat, "photos": [sha]}),
@@ -227,7 +233,7 @@ def test_sync_applies_each_item_once_and_keeps_refusals(session, ctx, worker, da
         SyncItem("report-000003", "report", {"category": "SC01", "description": "定位异常",
                  "lon": data.lon, "lat": data.lat, "accuracy": -5, "photos": [sha]}),
         SyncItem("report-000002", "report", {"category": "ZF03", "description": "垃圾已清理",
-                 "lon": data.lon, "lat": data.lat, "photos": [sha], "self_close": True,
+                 "lon": data.lon, "lat": data.lat, "photos": [sha], "self_close": True, "after_photos": [after],
                  "result": "当场清理"}),
     ]  # fmt: skip
     first = service.sync(session, ctx=ctx, user=worker, items=items, now=NOW)
@@ -283,9 +289,12 @@ def test_check_task_value_is_stored_as_its_column_type(session, worker, data) ->
                      open_key=f"person:{data.person_id}:birth_date", created_at=NOW, note="")  # fmt: skip
     session.add(task)
     session.flush()
-    with pytest.raises(Rejected, match="birth_date"):
-        service.resolve_check_task(session, user=worker, task_id=task.id,
-                                   data=service.ResolveInput(value="1990-13-01"), now=NOW)  # fmt: skip
+    # A legal fact takes no typed value, well-formed or not.
+    for typed in ("1990-13-01", "1990-01-03"):
+        with pytest.raises(Rejected, match="birth_date") as refused:
+            service.resolve_check_task(session, user=worker, task_id=task.id,
+                                       data=service.ResolveInput(value=typed), now=NOW)  # fmt: skip
+        assert refused.value.code == "authority_field" and "法定信息" in refused.value.msg
     service.resolve_check_task(session, user=worker, task_id=task.id,
                                data=service.ResolveInput(choice=1), now=NOW)  # fmt: skip
     person = session.get(Person, data.person_id)
@@ -293,3 +302,243 @@ def test_check_task_value_is_stored_as_its_column_type(session, worker, data) ->
     # A legal fact keeps its owning department's provenance; the check confirmed it.
     assert person.provenance["birth_date"]["source"] == "RS"
     assert person.provenance["birth_date"]["confirmed_by_check"] == task.resolution["record"]
+    # Stored for a later resolution: the confirmed candidate with its source, and a WG record
+    # that confirms it without carrying the legal fact as a WG value of its own.
+    assert task.resolution["candidate"] == {"value": "1990-01-02", "source": "RS",
+                                            "record": None, "as_of": None}  # fmt: skip
+    record = session.get(SourceRecord, task.resolution["record"])
+    assert (record.source, record.kind) == ("WG", "check") and "birth_date" not in record.values
+    assert record.values["confirmed_field"] == "birth_date"
+    assert record.values["confirmed_source"] == "RS" and record.values["check_task"] == task.id
+    assert record.values["citizen_id"] == person.citizen_id
+    link = session.scalar(select(RecordLink).where(RecordLink.source_record_id == record.id))
+    assert (link.entity, link.entity_id, link.method) == ("person", person.id, "field")
+
+
+def _other_grid(session, code: str) -> str:  # type: ignore[no-untyped-def]
+    from gridgov.geo.models import Region
+
+    other = session.scalar(
+        select(Region.code).where(Region.level == 5, Region.code != code).order_by(Region.code)
+    )
+    assert other is not None
+    return other
+
+
+def test_check_tasks_outside_the_workers_grid_are_not_found(session, worker, data) -> None:  # type: ignore[no-untyped-def]
+    # A task assigned to the worker but in a grid they no longer hold (moved): not listed,
+    # not readable, not resolvable.
+    other = _other_grid(session, worker.region_code)
+    task = session.get(CheckTask, data.task_id)
+    task.grid_code = other
+    session.flush()
+    assert task.assignee_id == worker.id
+    assert service.list_check_tasks(session, user=worker) == []
+    with pytest.raises(NotFound):
+        service.access_check_task(session, worker, data.task_id)
+    with pytest.raises(NotFound):
+        service.resolve_check_task(session, user=worker, task_id=data.task_id,
+                                   data=service.ResolveInput(choice=0), now=NOW)  # fmt: skip
+    # A task in the worker's grid whose person has since moved out: the golden record is
+    # loaded through the registry's access helper, so nothing is written outside the scope.
+    task.grid_code = worker.region_code
+    session.get(Person, data.person_id).grid_code = other
+    session.flush()
+    with pytest.raises(NotFound):
+        service.resolve_check_task(session, user=worker, task_id=data.task_id,
+                                   data=service.ResolveInput(choice=0), now=NOW)  # fmt: skip
+    assert session.get(Person, data.person_id).phone == "13800000001"
+
+
+def test_one_bad_item_is_refused_with_a_reason_and_the_others_go_through(  # type: ignore[no-untyped-def]
+    session, ctx, worker, data, monkeypatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    clashes = {"n": 0}
+    real = service.write_check_record
+
+    def clash_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # The first-of-day provenance batch created by a concurrent request: a unique clash.
+        if clashes["n"] == 0:
+            clashes["n"] += 1
+            raise IntegrityError("insert", {}, Exception("uq_ingest_batches_source"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "write_check_record", clash_once)
+    items = [
+        SyncItem("check-value-1", "check", {"task_id": data.task_id, "value": 13700000007}),
+        SyncItem("act-version-1", "act", {"event": "X", "action": "receive", "version": "v2"}),
+        SyncItem("visit-facts-1", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "facts": {"phone": ["13600000006"]}}),
+        SyncItem("visit-retry-1", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "facts": {"phone": "13600000006"}}),
+    ]  # fmt: skip
+    results = service.sync(session, ctx=ctx, user=worker, items=items, now=NOW)
+    assert [r.status for r in results] == ["refused", "refused", "refused", "done"]
+    assert [r.result.get("code") for r in results[:3]] == ["bad_value", "bad_version", "bad_fact"]
+    assert clashes["n"] == 1  # the clash was retried once and the visit then stored
+    assert session.get(Person, data.person_id).phone == "13600000006"
+
+    def always_clash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise IntegrityError("insert", {}, Exception("uq_persons_citizen_id"))
+
+    monkeypatch.setattr(service, "write_check_record", always_clash)
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        SyncItem("visit-clash-1", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "facts": {"phone": "13500000005"}}),
+        SyncItem("patrol-start-9", "patrol_start", {"patrol": "p-9", "at": NOW.isoformat()}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["refused", "done"]
+    assert results[0].result["code"] == "conflict" and "冲突" in results[0].result["msg"]
+
+
+def _legal_task(session, data, field: str, candidates: list[str]) -> CheckTask:  # type: ignore[no-untyped-def]
+    task = CheckTask(entity="person", entity_id=data.person_id, field=field,
+                     kind="authority_conflict", grid_code=data.grid_code, status="open",
+                     candidates=[{"value": v, "source": s, "record": None, "as_of": "2026-01-01"}
+                                 for v, s in zip(candidates, ("GA", "RS"), strict=True)],
+                     open_key=f"person:{data.person_id}:{field}", created_at=NOW, note="")  # fmt: skip
+    session.add(task)
+    session.flush()
+    return task
+
+
+def test_legal_fact_is_confirmed_or_referred_never_typed(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
+    person = session.get(Person, data.person_id)
+    other = Person(citizen_id="11010519491231002X", name="王另一", grid_code=data.grid_code,
+                   provenance={}, updated_at=NOW)  # fmt: skip
+    session.add(other)
+    session.flush()
+    task = _legal_task(session, data, "citizen_id", ["11010519491231002X", "330203199001011234"])
+    # A typed citizen ID (even a valid one) is refused in Chinese, naming the field.
+    with pytest.raises(Rejected, match="citizen_id") as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(value="110105194912310029"), now=NOW)  # fmt: skip
+    assert refused.value.code == "authority_field"
+    # Confirming a candidate that belongs to another person: a refusal, not a 500.
+    with pytest.raises(Rejected, match="另一条记录") as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(choice=0), now=NOW)  # fmt: skip
+    assert refused.value.code == "duplicate_value"
+    # The same over sync: refused with its reason, the rest of the batch still applied.
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        SyncItem("check-dup-0001", "check", {"task_id": task.id, "choice": 0}),
+        SyncItem("check-typed-01", "check", {"task_id": task.id, "value": "110105194912310029"}),
+        SyncItem("visit-after-01", "visit", {"target_kind": "person", "target_id": data.person_id,
+                 "facts": {"residence_status": "away"}}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["refused", "refused", "done"]
+    assert [r.result.get("code") for r in results[:2]] == ["duplicate_value", "authority_field"]
+    assert person.citizen_id == "330203199001011234"
+    # None is right: the task goes back to the department with the note; nothing changes.
+    with pytest.raises(Rejected) as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(none_right=True), now=NOW)  # fmt: skip
+    assert refused.value.code == "note_required"
+    task = service.resolve_check_task(
+        session, user=worker, task_id=task.id,
+        data=service.ResolveInput(none_right=True, note="本人出示的身份证号与两者都不同"), now=NOW,
+    )  # fmt: skip
+    assert task.status == "referred" and task.open_key == f"person:{data.person_id}:citizen_id"
+    assert task.note.startswith("本人出示") and task.resolution["none_right"]
+    record = session.get(SourceRecord, task.resolution["record"])
+    assert (record.source, record.values["none_of_candidates"]) == ("WG", "citizen_id")
+    assert person.citizen_id == "330203199001011234" and "citizen_id" not in person.provenance
+    assert task not in service.list_check_tasks(session, user=worker)
+    with pytest.raises(Rejected, match="已处理"):
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(choice=1), now=NOW)  # fmt: skip
+
+
+def test_field_fact_values_are_validated_and_none_right_needs_a_value(
+    session, worker, data
+) -> None:  # type: ignore[no-untyped-def]
+    task = session.get(CheckTask, data.task_id)  # phone: a field fact
+    with pytest.raises(Rejected, match="联系电话 phone") as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(value="12345"), now=NOW)  # fmt: skip
+    assert refused.value.code == "bad_value"
+    with pytest.raises(Rejected, match="现场核实的值") as refused:
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(none_right=True, note="都不对"),
+                                   now=NOW)  # fmt: skip
+    assert refused.value.code == "value_required"
+    task.field = "residence_status"
+    session.flush()
+    with pytest.raises(Rejected, match="居住状态 residence_status"):
+        service.resolve_check_task(session, user=worker, task_id=task.id,
+                                   data=service.ResolveInput(value="在外地"), now=NOW)  # fmt: skip
+    service.resolve_check_task(session, user=worker, task_id=task.id,
+                               data=service.ResolveInput(value="away"), now=NOW)  # fmt: skip
+    assert session.get(Person, data.person_id).residence_status == "away"
+
+
+def test_self_closure_needs_an_after_photo_on_the_closing_step(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.events.models import EventEntry
+
+    scene, after = photo(session, ctx, "red"), photo(session, ctx, "green")
+    report = {"category": "ZF03", "description": "楼道垃圾", "lon": data.lon, "lat": data.lat,
+              "photos": [scene], "self_close": True, "result": "当场清理"}  # fmt: skip
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        # The scene photo alone is no after photo.
+        SyncItem("self-close-01", "report", report),
+        SyncItem("self-close-02", "report", {**report, "after_photos": [scene]}),
+        SyncItem("self-close-03", "report", {**report, "after_photos": [after]}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["refused", "refused", "done"]
+    assert results[0].result["code"] == "after_photo_required"
+    assert "处置后照片" in results[0].result["msg"]
+    ev = session.scalar(select(Event).where(Event.tracking_no == results[2].result["tracking_no"]))
+    assert ev.self_closed and ev.photos == [scene]
+    entries = {e.action: e for e in session.scalars(
+        select(EventEntry).where(EventEntry.event_id == ev.id))}  # fmt: skip
+    assert entries["report"].attachments == [scene]
+    assert entries["self_close"].attachments == [after]
+    # The public page shows the reporter's scene photo only.
+    assert events.public_photos(session, ev) == [scene]
+
+
+def test_stale_fix_is_refused_and_a_hand_set_point_has_no_accuracy(
+    session, ctx, worker, data
+) -> None:  # type: ignore[no-untyped-def]
+    sha = photo(session, ctx)
+    at = NOW - timedelta(minutes=1)
+    old_fix = (at - timedelta(minutes=25)).isoformat()
+    visit = {"target_kind": "person", "target_id": data.person_id, "lon": data.lon,
+             "lat": data.lat, "accuracy": 8, "visited_at": at.isoformat()}  # fmt: skip
+    report = {"category": "SC01", "description": "占道经营", "lon": data.lon, "lat": data.lat,
+              "accuracy": 8, "photos": [sha], "discovered_at": at.isoformat()}  # fmt: skip
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        SyncItem("visit-stale-01", "visit", {**visit, "fix_at": old_fix}),
+        SyncItem("report-stale-1", "report", {**report, "fix_at": old_fix}),
+        SyncItem("visit-fresh-01", "visit", {**visit, "fix_at": at.isoformat()}),
+        SyncItem("report-hand-01", "report", {**report, "position": "manual",
+                 "fix_at": old_fix}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["refused", "refused", "done", "done"]
+    assert results[0].result["code"] == "stale_position" and "25 分钟" in results[0].result["msg"]
+    assert session.get(Visit, results[2].result["visit_id"]).accuracy_m == 8
+    ev = session.scalar(select(Event).where(Event.tracking_no == results[3].result["tracking_no"]))
+    assert ev.lon == pytest.approx(data.lon) and ev.location_accuracy_m is None
+
+
+def test_bad_track_points_are_skipped_not_the_batch(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
+    start = NOW - timedelta(minutes=30)
+    pt = lambda minutes, **kw: {"at": (start + timedelta(minutes=minutes)).isoformat(),  # noqa: E731
+                                "lon": data.lon, "lat": data.lat + minutes * STEP, **kw}  # fmt: skip
+    results = service.sync(session, ctx=ctx, user=worker, now=NOW, items=[
+        SyncItem("patrol-start-7", "patrol_start", {"patrol": "p-7", "at": start.isoformat()}),
+        SyncItem("patrol-track-7", "track", {"patrol": "p-7", "points": [
+            pt(1, accuracy=5), pt(2, accuracy="NaN"), pt(-20), pt(45), pt(3, accuracy=-1),
+            pt(4, accuracy=6)]}),
+        SyncItem("visit-nan-0001", "visit", {"target_kind": "person",
+                 "target_id": data.person_id, "lon": data.lon, "lat": data.lat,
+                 "accuracy": "NaN"}),
+    ])  # fmt: skip
+    assert [r.status for r in results] == ["done", "done", "refused"]
+    track = results[1].result
+    assert track["points"] == 2 and track["skipped"] == 4
+    assert any("points[1]" in r and "定位精度" in r for r in track["skipped_reasons"])
+    assert any("points[3]" in r and "巡查开始之后" in r for r in track["skipped_reasons"])
+    assert results[2].result["code"] == "bad_accuracy"

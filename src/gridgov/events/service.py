@@ -235,12 +235,16 @@ class ReportInput:
     self_close: bool = False
     result: str = ""
     accuracy_m: float | None = None  # the device's position accuracy
+    # Self-closure: photos taken after handling, attached to the closing step (not the report's)
+    after_photos: list[str] = field(default_factory=list)
 
     def fingerprint(self, channel: str) -> str:
         """What a retry must repeat exactly to count as the same report."""
         doc = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in vars(self).items()}
         if doc.get("accuracy_m") is None:
             del doc["accuracy_m"]  # as before the field existed: old keys still replay
+        if not doc.get("after_photos"):
+            del doc["after_photos"]
         doc["channel"] = channel
         raw = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()
@@ -380,10 +384,7 @@ def report_event(
         raise Rejected("发现时间 discovered_at 不能晚于当前时间", code="future_time")
     _check_photos(session, data.photos)
     accuracy = data.accuracy_m
-    if accuracy is not None and not (math.isfinite(accuracy) and 0 <= accuracy <= 100_000):
-        raise Rejected(
-            f"定位精度 accuracy_m 须为 0–100000 米, 不是 {accuracy!r}", code="bad_accuracy"
-        )
+    check_accuracy(accuracy)
     grid_code, lon, lat = _where(session, data, user, channel)
     path = path_codes(grid_code)
     # One query for the path's names (the answer shows them) and whether the village is urban.
@@ -490,6 +491,12 @@ def _replay(prior: Event, data: ReportInput, channel: str) -> ReportOutcome:
 
 
 MAX_PHOTOS = 9
+
+
+def check_accuracy(accuracy: float | None, what: str = "定位精度 accuracy_m") -> None:
+    """Refuse a position accuracy that is not a finite 0–100000 m (for other domains too)."""
+    if accuracy is not None and not (math.isfinite(accuracy) and 0 <= accuracy <= 100_000):
+        raise Rejected(f"{what} 须为 0–100000 米, 不是 {accuracy!r}", code="bad_accuracy")
 
 
 def check_photos(session: Session, photos: Sequence[str]) -> None:
@@ -605,8 +612,17 @@ def _self_close(
         )
     if user is None or Role.GRID_WORKER not in user.roles or user.region_code != ev.grid_code:
         raise Forbidden("只有事发网格的网格员可以当场自行处置结案", code="not_allowed")
-    if not data.photos:
+    # The after photos belong to the closing step. Callers without a separate after-photo
+    # field (the desk form, the REST API) still pass them with the report's photos.
+    after = list(data.after_photos) or list(data.photos)
+    if not after:
         raise Rejected("自行处置结案须附处置后的照片", code="photo_required")
+    if data.after_photos:
+        _check_photos(session, data.after_photos)
+        if set(data.after_photos) & set(data.photos):
+            raise Rejected(
+                "处置后照片 after_photos 不能与现场照片 photos 相同", code="duplicate_photo"
+            )
     if not data.result.strip():
         raise Rejected("自行处置结案须填写处置结果 result", code="no_result")
     ev.status = Status.CLOSED.value
@@ -630,9 +646,10 @@ def _self_close(
         from_unit=ev.receiver_unit,
         to_unit=ev.grid_code,
         comment=ev.result,
-        attachments=data.photos,
+        attachments=after,
     )
-    _attach(session, ev, data.photos)
+    # Attached at the SELF_CLOSE entry's seq, so the public page (seq 1) does not show them.
+    _attach(session, ev, after)
 
 
 # ----------------------------------------------------------------------------------- act

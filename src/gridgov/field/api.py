@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query
+from fastapi import APIRouter, Depends, Form, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -32,13 +32,15 @@ from gridgov.field.schemas import (
 from gridgov.registry.models import CheckTask
 from gridgov.web.deps import CurrentUser, SessionDep, SettingsDep
 
-router = APIRouter(prefix="/api/field", tags=["field"])
 
-FIELD_NAMES = {
-    **rules.PERSON_FACTS, **rules.HOUSE_FACTS, "name": "姓名", "citizen_id": "身份证号",
-    "sex": "性别", "birth_date": "出生日期", "registered_address": "户籍地址", "address": "地址",
-    "legal_rep_name": "法定代表人", "status": "经营状态", "industry": "行业", "area": "面积",
-}  # fmt: skip
+def _no_store(response: Response) -> None:
+    # Answers carry personal data: no browser or proxy cache may keep them.
+    response.headers["Cache-Control"] = "no-store"
+
+
+router = APIRouter(prefix="/api/field", tags=["field"], dependencies=[Depends(_no_store)])
+
+FIELD_NAMES = rules.FACT_NAMES
 
 
 @router.post("/session", response_model=SessionOut, summary="移动端登录 (会话令牌, 闲置超时)")
@@ -105,6 +107,7 @@ def task_out(session: Session, task: CheckTask, user: Any) -> TaskOut:
         subject=service.task_subject(session, task),
         field=task.field,
         field_name=FIELD_NAMES.get(task.field, task.field),
+        legal=service.is_legal_fact(task),
         kind=task.kind,
         candidates=service.task_candidates(task, user),
         grid_code=task.grid_code,

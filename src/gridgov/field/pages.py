@@ -6,6 +6,8 @@ served to anyone and works offline once the service worker has cached it.
 
 from __future__ import annotations
 
+import hashlib
+from functools import cache
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -17,6 +19,20 @@ from gridgov.web.deps import SettingsDep
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static" / "field"
+TEMPLATE = STATIC.parent.parent / "templates" / "field" / "app.html"
+SHELL_FILES = ("app.js", "store.js", "field.css", "sw.js", "icon.svg", "manifest.webmanifest")
+
+
+@cache
+def shell_version() -> str:
+    """The package version plus a digest of the shell's files: it names the script URLs and
+    the service worker's cache, so a new release (or any change to the app between releases,
+    when the version string stays the same) is fetched afresh and the old cache dropped."""
+    digest = hashlib.sha256()
+    for name in SHELL_FILES:
+        digest.update((STATIC / name).read_bytes())
+    digest.update(TEMPLATE.read_bytes())
+    return f"{__version__}-{digest.hexdigest()[:10]}"
 
 
 @router.get("/m", response_model=None)
@@ -30,7 +46,12 @@ def shell(request: Request, settings: SettingsDep) -> Response:
     return templates.TemplateResponse(
         request,
         "field/app.html",
-        {"version": __version__, "idle_minutes": settings.idle_minutes},
+        {
+            "version": shell_version(),
+            "idle_minutes": settings.idle_minutes,
+            "tile_url": settings.tile_url,
+            "tile_attribution": settings.tile_attribution,
+        },
         headers={"Cache-Control": "no-cache"},
     )
 
@@ -41,10 +62,12 @@ def manifest() -> FileResponse:
 
 
 @router.get("/m/sw.js", response_model=None)
-def service_worker() -> FileResponse:
-    # Served from /m/ so its scope is the app; never cached, so an update is seen at once.
-    return FileResponse(
-        STATIC / "sw.js",
+def service_worker() -> Response:
+    # Served from /m/ so its scope is the app; never cached, so an update is seen at once. The
+    # version in it changes with every release, so the browser installs the new worker.
+    text = (STATIC / "sw.js").read_text(encoding="utf-8").replace("__VERSION__", shell_version())
+    return Response(
+        text,
         media_type="text/javascript",
         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/m/"},
     )

@@ -154,6 +154,38 @@ HOUSE_USE: dict[str, str] = {
 }
 
 
+FACT_NAMES: dict[str, str] = {
+    **PERSON_FACTS,
+    **HOUSE_FACTS,
+    "citizen_id": "身份证号",
+    "name": "姓名",
+    "sex": "性别",
+    "birth_date": "出生日期",
+    "ethnicity": "民族",
+    "registered_address": "户籍地址",
+    "credit_code": "统一社会信用代码",
+    "legal_rep_name": "法定代表人",
+    "legal_rep_id": "法定代表人证件号",
+    "address": "地址",
+    "status": "经营状态",
+    "industry": "行业",
+    "founded_on": "成立日期",
+    "owner_id": "产权人证件号",
+    "owner_name": "产权人",
+    "area": "面积",
+    "cert_no": "不动产权证号",
+}
+
+
+def typed_value_allowed(entity: str, field: str) -> bool:
+    """Only field facts (what a worker sees on site) may be entered as typed values."""
+    if entity == "person":
+        return field in PERSON_FACTS
+    if entity == "room":
+        return field in HOUSE_FACTS
+    return False
+
+
 def check_fact(field: str, value: str) -> str | None:
     """Why a field-fact value cannot be accepted (in Chinese, naming the field), or None."""
     label = PERSON_FACTS.get(field) or HOUSE_FACTS.get(field) or field

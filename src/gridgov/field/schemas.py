@@ -62,6 +62,7 @@ class TaskOut(BaseModel):
     subject: str
     field: str
     field_name: str
+    legal: bool  # a legal fact: confirm a candidate or report none is right; no typed value
     kind: str
     candidates: list[dict[str, Any]]
     grid_code: str | None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -41,11 +42,12 @@ from gridgov.field.models import (
 )
 from gridgov.field.rules import Fix
 from gridgov.geo import service as geo
-from gridgov.geo.divisions import GRID, TOWN, level_of_code
+from gridgov.geo.divisions import CITY, GRID, TOWN, level_of_code
 from gridgov.ingest.models import DONE, IngestBatch, SourceRecord
 from gridgov.registry import service as registry
 from gridgov.registry.models import (
     TASK_OPEN,
+    TASK_REFERRED,
     TASK_RESOLVED,
     Address,
     Building,
@@ -479,6 +481,7 @@ def record_visit(session: Session, *, user: User, data: VisitInput, now: datetim
     if len(data.notes) > 2000:
         raise Rejected("走访记录 notes 最多 2000 字", code="notes_too_long")
     _check_position(data.lon, data.lat)
+    events.check_accuracy(data.accuracy_m, "走访定位精度 accuracy_m")
     events.check_photos(session, data.photos)
     allowed = {"person": rules.PERSON_FACTS, "house": rules.HOUSE_FACTS}.get(data.target_kind, {})
     facts: dict[str, str] = {}
@@ -589,10 +592,35 @@ def _own_patrol(session: Session, user: User, key: str) -> Patrol:
     return patrol
 
 
+def _point_problem(p: PointInput, patrol: Patrol, now: datetime) -> str | None:
+    if p.at.tzinfo is None:
+        return "时间未带时区"
+    if not (math.isfinite(p.lon) and math.isfinite(p.lat)):
+        return "经纬度无效"
+    if not (-180 <= p.lon <= 180 and -90 <= p.lat <= 90):
+        return "经纬度无效"
+    if p.accuracy_m is not None and not (
+        math.isfinite(p.accuracy_m) and 0 <= p.accuracy_m <= 100_000
+    ):
+        return "定位精度须为 0–100000 米"
+    if p.at > now + timedelta(minutes=5) or p.at < patrol.started_at - timedelta(minutes=5):
+        return "时间不在巡查开始之后、当前时间之前"
+    return None
+
+
 def add_points(
-    session: Session, *, user: User, key: str, points: Sequence[PointInput], now: datetime
+    session: Session,
+    *,
+    user: User,
+    key: str,
+    points: Sequence[PointInput],
+    now: datetime,
+    skipped: list[str] | None = None,
 ) -> Patrol:
-    """Store a batch of sampled positions (a repeated time is kept once) and refresh figures."""
+    """Store a batch of sampled positions (a repeated time is kept once) and refresh figures.
+
+    A bad point (a device clock far ahead, a point before the start, a broken fix) is left out
+    and named in `skipped`; the batch's other points are kept."""
     _need_grid_worker(user)
     patrol = _own_patrol(session, user, key)
     if len(points) > MAX_POINTS:
@@ -600,12 +628,11 @@ def add_points(
     have = set(session.scalars(select(TrackPoint.at).where(TrackPoint.patrol_id == patrol.id)))
     have = {a.replace(microsecond=0) for a in have}
     for i, p in enumerate(points):
-        if p.at.tzinfo is None:
-            raise Rejected(f"轨迹点 points[{i}].at 须带时区", code="naive_time")
-        if not (-180 <= p.lon <= 180 and -90 <= p.lat <= 90):
-            raise Rejected(f"轨迹点 points[{i}] 的经纬度无效", code="bad_location")
-        if p.at > now + timedelta(minutes=5) or p.at < patrol.started_at - timedelta(minutes=5):
-            raise Rejected(f"轨迹点 points[{i}].at 须在巡查开始之后、当前时间之前", code="bad_time")
+        problem = _point_problem(p, patrol, now)
+        if problem:
+            if skipped is not None:
+                skipped.append(f"points[{i}]: {problem}")
+            continue
         at = p.at.replace(microsecond=0)
         if at in have:
             continue
@@ -803,14 +830,12 @@ def purge_tracks(session: Session, *, keep_days: int, now: datetime) -> int:
 
 
 def _tasks_query(user: User) -> Any:
+    # The caller's scope bounds every task; being the assignee never widens it (a worker moved
+    # to another grid no longer sees the old grid's tasks).
     return select(CheckTask).where(
         CheckTask.status == TASK_OPEN,
-        or_(
-            CheckTask.assignee_id == user.id,
-            registry.in_scope(CheckTask.grid_code, scope_of(user))
-            if level_of_code(user.region_code) > 1
-            else CheckTask.grid_code.is_not(None),
-        ),
+        CheckTask.grid_code.is_not(None),
+        registry.in_scope(CheckTask.grid_code, scope_of(user)),
     )
 
 
@@ -822,14 +847,30 @@ def list_check_tasks(session: Session, *, user: User, limit: int = 50) -> list[C
     )
 
 
-def access_check_task(session: Session, user: User, task_id: int) -> CheckTask:
-    task = session.get(CheckTask, task_id)
-    if task is not None and (
-        task.assignee_id == user.id
-        or (task.grid_code is not None and scope_of(user).contains(task.grid_code))
-    ):
-        return task
+def access_check_task(
+    session: Session, user: User, task_id: int, *, for_update: bool = False
+) -> CheckTask:
+    """A check task in the caller's scope (whoever it is assigned to); otherwise NotFound."""
+    stmt = select(CheckTask).where(CheckTask.id == task_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    task = session.scalar(stmt)
+    if task is not None and task.grid_code is not None:
+        scope = scope_of(user)
+        if scope.level == CITY or scope.contains(task.grid_code):
+            return task
     raise NotFound(f"核查任务 {task_id} 不存在或不在您的管辖范围内", code="task_not_found")
+
+
+def _access_golden(session: Session, user: User, task: CheckTask) -> Any:
+    """The task's golden record through the registry's access helpers (NotFound outside)."""
+    if task.entity == "person":
+        return registry.access_person(session, user, task.entity_id)
+    if task.entity in ("organization", "org"):
+        return registry.access_organization(session, user, task.entity_id)
+    if task.entity == "room":
+        return registry.access_house(session, user, task.entity_id)
+    return None
 
 
 def task_candidates(task: CheckTask, user: User) -> list[dict[str, Any]]:
@@ -892,7 +933,8 @@ def _coerce(model: Any, field_name: str, value: str, task_id: int) -> Any:
 @dataclass
 class ResolveInput:
     choice: int | None = None  # a candidate's index
-    value: str | None = None  # or the value found on site
+    value: str | None = None  # or the value found on site (field facts only)
+    none_right: bool = False  # or: no candidate is right (legal facts; back to the department)
     note: str = ""
     photos: list[str] = field(default_factory=list)
 
@@ -900,24 +942,77 @@ class ResolveInput:
 GOLDEN = {"person": Person, "organization": Organization, "org": Organization, "room": Room}
 SURVIVORSHIP_ENTITY = {"person": "person", "organization": "organization", "org": "organization",
                        "room": "room"}  # fmt: skip
+# Legal identifiers that must stay unique among golden records, with their check.
+UNIQUE_IDS: dict[tuple[str, str], Any] = {
+    ("person", "citizen_id"): Person.citizen_id,
+    ("organization", "credit_code"): Organization.credit_code,
+}
+
+
+def _check_identifier(field_name: str, value: str, task_id: int) -> None:
+    from gridgov.resolve.identifiers import check_citizen_id, check_credit_code
+
+    checked: Any = None
+    if field_name in ("citizen_id", "legal_rep_id", "owner_id"):
+        checked = check_citizen_id(value)
+    elif field_name == "credit_code":
+        checked = check_credit_code(value)
+    if checked is not None and not checked.valid:
+        why = "; ".join(p.message for p in checked.problems) or "校验不通过"
+        raise Rejected(
+            f"核查任务 {task_id} 的候选值 {field_name} 无效 ({why}), 不能确认; "
+            "请报告「都不对」交主管部门核实",
+            code="bad_value",
+        )
+
+
+def _check_unique(session: Session, entity: str, golden: Any, field_name: str, value: Any,
+                  task_id: int) -> None:  # fmt: skip
+    column = UNIQUE_IDS.get((entity, field_name))
+    if column is None:
+        return
+    model = type(golden)
+    clash = session.scalar(select(model.id).where(column == value, model.id != golden.id).limit(1))
+    if clash is not None:
+        raise Rejected(
+            f"核查任务 {task_id}: {field_name} {mask_value(field_name, value)} 已属于另一条记录, "
+            "不能确认为本记录的值; 请报告「都不对」交主管部门核实",
+            code="duplicate_value",
+        )
+
+
+def is_legal_fact(task: CheckTask) -> bool:
+    """A legal (authority) fact: the worker may only confirm a candidate or say none is right."""
+    entity = SURVIVORSHIP_ENTITY.get(task.entity)
+    return entity is not None and shipped_survivorship().rule(entity, task.field).kind == AUTHORITY
 
 
 def resolve_check_task(
     session: Session, *, user: User, task_id: int, data: ResolveInput, now: datetime
 ) -> CheckTask:
-    """Settle a conflict on site: confirm a candidate or enter the value found; the answer is
-    written as a WG check and the golden record takes it."""
-    task = access_check_task(session, user, task_id)
+    """Settle a conflict on site, as a WG check.
+
+    A field fact (phone, actual residence, residence status, occupancy) takes a confirmed
+    candidate or the value found on site, validated. A legal fact stays with its owning
+    department: the worker can only confirm one of the department's candidates (the golden
+    record takes it with that department's provenance), or report that none is right, which
+    refers the task back to the department with the worker's note and changes nothing.
+    """
+    task = access_check_task(session, user, task_id, for_update=True)
     if task.assignee_id != user.id and not (
         Role.GRID_WORKER in user.roles and user.region_code == task.grid_code
     ):
         raise Forbidden(
             f"核查任务 {task_id} 只能由网格 {task.grid_code} 的网格员处理", code="not_allowed"
         )
-    if task.status == TASK_RESOLVED:
+    if task.status != TASK_OPEN:
         raise Rejected(f"核查任务 {task_id} 已处理", code="task_resolved")
+    entity = SURVIVORSHIP_ENTITY.get(task.entity)
+    authority = is_legal_fact(task)
+    label = rules.FACT_NAMES.get(task.field, task.field)
     candidates = list(task.candidates or [])
     chosen: dict[str, Any] | None = None
+    value: str | None = None
     if data.choice is not None:
         if not (0 <= data.choice < len(candidates)):
             raise Rejected(
@@ -926,7 +1021,23 @@ def resolve_check_task(
             )
         chosen = candidates[data.choice]
         value = str(chosen.get("value") or "")
+    elif data.none_right:
+        if not authority:
+            raise Rejected(
+                f"「{label}」是现场信息: 候选值都不对时请填写现场核实的值 value",
+                code="value_required",
+            )
+        if len(data.note.strip()) < 2:
+            raise Rejected(
+                "报告候选值都不对时, 请在备注 note 中说明现场看到的情况", code="note_required"
+            )
     elif data.value is not None and data.value.strip():
+        if authority or not rules.typed_value_allowed(task.entity, task.field):
+            raise Rejected(
+                f"「{label}」({task.field}) 是法定信息, 由主管部门维护, 不能填写现场值; "
+                "请确认一个候选值, 或报告都不对 (任务退回主管部门核实)",
+                code="authority_field",
+            )
         value = data.value.strip()
         problem = rules.check_fact(task.field, value)
         if problem:
@@ -938,16 +1049,34 @@ def resolve_check_task(
     if len(data.note) > 1000:
         raise Rejected("备注 note 最多 1000 字", code="note_too_long")
     events.check_photos(session, data.photos)
-    entity = SURVIVORSHIP_ENTITY.get(task.entity)
-    model = GOLDEN.get(task.entity)
-    golden: Any = session.get(model, task.entity_id) if model is not None else None
+    golden: Any = _access_golden(session, user, task) if task.entity in GOLDEN else None
     record_id: int | None = None
-    stored: Any = None
     if golden is not None and entity is not None and hasattr(golden, task.field):
-        stored = _coerce(type(golden), task.field, value, task_id)
-        values: dict[str, Any] = {task.field: value}
+        stored: Any = None
+        if value is not None:
+            stored = _coerce(type(golden), task.field, value, task_id)
+            if authority:
+                _check_identifier(task.field, value, task_id)
+            _check_unique(session, entity, golden, task.field, stored, task_id)
+        # What a later resolution can read (see README, "Check tasks"): a field fact as the WG
+        # value of its field; a legal fact only as a confirmation naming the department's
+        # record (never as a WG value of the field, which survivorship would weigh); a referral
+        # as the worker's note.
+        values: dict[str, Any]
+        if data.none_right:
+            values = {"none_of_candidates": task.field, "note": data.note.strip()}
+        elif authority and chosen is not None:
+            values = {"confirmed_field": task.field, "confirmed_value": value,
+                      "confirmed_source": chosen.get("source"),
+                      "confirmed_record": chosen.get("record"),
+                      "confirmed_as_of": chosen.get("as_of")}  # fmt: skip
+        else:
+            values = {task.field: value}
+        values["check_task"] = task.id
         if isinstance(golden, Person):
-            values.update(name=golden.name, citizen_id=golden.citizen_id)
+            # The identity the person has once this answer is applied (links the record).
+            for ident in ("name", "citizen_id"):
+                values[ident] = value if task.field == ident and value else getattr(golden, ident)
         record = write_check_record(
             session,
             user=user,
@@ -961,30 +1090,39 @@ def resolve_check_task(
             RecordLink(source_record_id=record.id, entity=task.entity, entity_id=golden.id,
                        method="field")
         )  # fmt: skip
-        rule = shipped_survivorship().rule(entity, task.field)
-        if rule.kind == AUTHORITY and chosen is not None:
-            # A legal fact stays with its owning department: the worker says which one is right.
-            prov = {"source": chosen.get("source"), "record": chosen.get("record"),
-                    "as_of": chosen.get("as_of"), "confirmed_by_check": record.id}  # fmt: skip
-        else:
-            prov = {"source": GRID_WORKER_SOURCE, "record": record.id,
-                    "as_of": local_day(now).isoformat()}  # fmt: skip
-        setattr(golden, task.field, stored)
-        golden.provenance = {**(golden.provenance or {}), task.field: prov}
-        golden.updated_at = now
-    task.status = TASK_RESOLVED
-    task.open_key = None
-    task.resolved_at = now
-    task.resolved_by = user.id
+        if value is not None:
+            if authority and chosen is not None:
+                # A legal fact stays with its owning department: the worker says which is right.
+                prov = {"source": chosen.get("source"), "record": chosen.get("record"),
+                        "as_of": chosen.get("as_of"), "confirmed_by_check": record.id}  # fmt: skip
+            else:
+                prov = {"source": GRID_WORKER_SOURCE, "record": record.id,
+                        "as_of": local_day(now).isoformat()}  # fmt: skip
+            setattr(golden, task.field, stored)
+            golden.provenance = {**(golden.provenance or {}), task.field: prov}
+            golden.updated_at = now
     task.note = data.note.strip()
-    task.resolution = {
+    resolution = {
         "value": value,
         "choice": data.choice,
-        "source": chosen.get("source") if chosen else GRID_WORKER_SOURCE,
-        "photos": list(data.photos),
+        "source": (chosen.get("source") if chosen else GRID_WORKER_SOURCE),
         "record": record_id,
+        "photos": list(data.photos),
         "by": user.username,
     }
+    if authority and chosen is not None:
+        resolution["candidate"] = {k: chosen.get(k) for k in ("value", "source", "record", "as_of")}
+    if data.none_right:
+        # Still open (open_key kept, so a later run does not open it twice), but with the
+        # department now, not in the worker's list.
+        task.status = TASK_REFERRED
+        task.resolution = {**resolution, "none_right": True, "source": None}
+    else:
+        task.status = TASK_RESOLVED
+        task.open_key = None
+        task.resolved_at = now
+        task.resolved_by = user.id
+        task.resolution = resolution
     session.flush()
     return task
 
@@ -1029,6 +1167,8 @@ def unit_name(session: Session, ctx: EventContext, key: str) -> str:
 # ---------------------------------------------------------------------------------- sync
 
 KINDS = ("report", "act", "visit", "check", "patrol_start", "track", "patrol_stop")
+KIND_NAMES = {"report": "上报事件", "act": "事件处置", "visit": "走访", "check": "核查任务",
+              "patrol_start": "开始巡查", "track": "巡查轨迹", "patrol_stop": "结束巡查"}  # fmt: skip
 
 
 @dataclass
@@ -1074,10 +1214,37 @@ def _str(payload: dict[str, Any], name: str, default: str = "") -> str:
     return default if raw is None else str(raw)
 
 
-def _photos(payload: dict[str, Any]) -> list[str]:
-    raw = payload.get("photos") or []
+STALE_FIX = timedelta(minutes=10)
+
+
+def _position(p: dict[str, Any], at: datetime | None, now: datetime, what: str
+              ) -> tuple[float | None, float | None, float | None]:  # fmt: skip
+    """lon, lat, accuracy of an item: a GPS fix older than the act by STALE_FIX is refused (it
+    may be somewhere else); a point set by hand on the map carries no GPS accuracy."""
+    lon, lat, accuracy = _float(p, "lon"), _float(p, "lat"), _float(p, "accuracy")
+    source = _str(p, "position", "gps")
+    if source not in ("gps", "manual"):
+        raise Rejected(
+            f"位置来源 position 须为 gps 或 manual, 不是 {source!r}", code="bad_location"
+        )
+    if source == "manual":
+        return lon, lat, None
+    fix_at = _dt(p, "fix_at")
+    if fix_at is not None and lon is not None:
+        age = (at or now) - fix_at
+        if age > STALE_FIX:
+            raise Rejected(
+                f"{what}的定位时间 fix_at 比{what}时间早 {int(age.total_seconds() // 60)} 分钟, "
+                "位置可能已过时; 请重新定位或在地图上选择位置",
+                code="stale_position",
+            )
+    return lon, lat, accuracy
+
+
+def _photos(payload: dict[str, Any], name: str = "photos") -> list[str]:
+    raw = payload.get(name) or []
     if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise Rejected("照片 photos 须为照片 sha256 列表", code="bad_photos")
+        raise Rejected(f"照片 {name} 须为照片 sha256 列表", code="bad_photos")
     return list(raw)
 
 
@@ -1086,21 +1253,29 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
     p = item.payload
     if item.kind == "report":
         photos = _photos(p)
+        after = _photos(p, "after_photos")
         self_close = bool(p.get("self_close"))
-        if not self_close and not (1 <= len(photos) <= 6):
+        if not (1 <= len(photos) <= 6):
             raise Rejected("请附 1–6 张现场照片 photos", code="photos_required")
-        if self_close and not (1 <= len(photos) <= 7):
-            raise Rejected("请附现场照片和处置后照片 photos (最多 7 张)", code="photos_required")
+        if self_close and not (1 <= len(after) <= 3):
+            raise Rejected(
+                "当场处置结案须另附 1–3 张处置后照片 after_photos", code="after_photo_required"
+            )
+        if not self_close and after:
+            raise Rejected("只有当场处置结案才附处置后照片 after_photos", code="bad_photos")
+        discovered = _dt(p, "discovered_at")
+        lon, lat, accuracy = _position(p, discovered, now, "上报")
         data = events.ReportInput(
             category_code=_str(p, "category"),
             description=_str(p, "description"),
-            lon=_float(p, "lon"),
-            lat=_float(p, "lat"),
+            lon=lon,
+            lat=lat,
             crs=_str(p, "crs", "wgs84"),
-            accuracy_m=_float(p, "accuracy"),
+            accuracy_m=accuracy,
             address=_str(p, "address"),
-            discovered_at=_dt(p, "discovered_at"),
+            discovered_at=discovered,
             photos=photos,
+            after_photos=after,
             self_close=self_close,
             result=_str(p, "result"),
         )
@@ -1125,9 +1300,12 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
                 code="unknown_action",
             )
         version = p.get("version")
+        version = None if version == "" else version
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise Rejected(f"事件版本 version 须为整数, 不是 {version!r}", code="bad_version")
         act = events.ActInput(
             action=action,
-            version=int(version) if version not in (None, "") else None,
+            version=version,
             comment=_str(p, "comment"),
             photos=_photos(p),
         )
@@ -1140,11 +1318,15 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
         }
     if item.kind == "visit":
         facts = p.get("facts") or {}
-        if not isinstance(facts, dict):
-            raise Rejected("现场信息 facts 须为 {字段: 值}", code="bad_fact")
+        if not isinstance(facts, dict) or not all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in facts.values()
+        ):
+            raise Rejected("现场信息 facts 须为 {字段: 文字}", code="bad_fact")
         target_id = p.get("target_id")
         if not isinstance(target_id, int):
             raise Rejected("走访对象 target_id 须为整数", code="bad_target")
+        visited = _dt(p, "visited_at")
+        lon, lat, accuracy = _position(p, visited, now, "走访")
         visit = record_visit(
             session,
             user=user,
@@ -1154,10 +1336,10 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
                 visit_type=_str(p, "visit_type", "routine"),
                 notes=_str(p, "notes"),
                 photos=_photos(p),
-                lon=_float(p, "lon"),
-                lat=_float(p, "lat"),
-                accuracy_m=_float(p, "accuracy"),
-                visited_at=_dt(p, "visited_at"),
+                lon=lon,
+                lat=lat,
+                accuracy_m=accuracy,
+                visited_at=visited,
                 facts={str(k): str(v) for k, v in facts.items()},
             ),
             now=now,
@@ -1165,21 +1347,31 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
         return {"visit_id": visit.id, "target": visit.target_label, "facts": visit.facts,
                 "check_record": visit.source_record_id}  # fmt: skip
     if item.kind == "check":
-        task_id, choice = p.get("task_id"), p.get("choice")
+        task_id, choice, value = p.get("task_id"), p.get("choice"), p.get("value")
+        if value is not None and not isinstance(value, str):
+            raise Rejected(f"现场核实的值 value 须为文字, 不是 {value!r}", code="bad_value")
         if not isinstance(task_id, int):
             raise Rejected("核查任务 task_id 须为整数", code="bad_task")
-        if choice is not None and not isinstance(choice, int):
+        if choice is not None and (not isinstance(choice, int) or isinstance(choice, bool)):
             raise Rejected("候选值 choice 须为整数", code="bad_choice")
+        none_right = p.get("none_right", False)
+        if not isinstance(none_right, bool):
+            raise Rejected("都不对 none_right 须为 true 或 false", code="bad_choice")
         task = resolve_check_task(
             session,
             user=user,
             task_id=task_id,
             data=ResolveInput(
-                choice=choice, value=p.get("value"), note=_str(p, "note"), photos=_photos(p)
+                choice=choice,
+                value=value,
+                none_right=none_right,
+                note=_str(p, "note"),
+                photos=_photos(p),
             ),
             now=now,
         )
-        return {"task_id": task.id, "value": (task.resolution or {}).get("value")}
+        return {"task_id": task.id, "value": (task.resolution or {}).get("value"),
+                "status": task.status}  # fmt: skip
     if item.kind in ("patrol_start", "track", "patrol_stop"):
         key = _str(p, "patrol")
         if item.kind == "patrol_start":
@@ -1197,7 +1389,11 @@ def _run(session: Session, ctx: EventContext, user: User, item: SyncItem, now: d
                 if at is None or lon is None or lat is None:
                     raise Rejected(f"轨迹点 points[{i}] 须有 at, lon, lat", code="bad_points")
                 pts.append(PointInput(at, lon, lat, _float(r, "accuracy")))
-            patrol = add_points(session, user=user, key=key, points=pts, now=now)
+            skipped: list[str] = []
+            patrol = add_points(session, user=user, key=key, points=pts, now=now, skipped=skipped)
+            if skipped:
+                return {**patrol_summary(patrol), "skipped": len(skipped),
+                        "skipped_reasons": skipped[:10]}  # fmt: skip
         else:
             patrol = stop_patrol(session, user=user, key=key, ended_at=_dt(p, "at"), now=now)
         return patrol_summary(patrol)
@@ -1228,15 +1424,44 @@ def _replayed(receipt: FieldReceipt) -> SyncResult:
     return SyncResult(receipt.key, receipt.status, True, dict(receipt.result or {}))
 
 
+def _apply(session: Session, ctx: EventContext, user: User, item: SyncItem, now: datetime
+           ) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """One item in its own savepoint: done, or refused with a reason; never an error that
+    would fail the other items of the request."""
+    what = KIND_NAMES.get(item.kind, item.kind)
+    for attempt in (1, 2):
+        try:
+            with session.begin_nested():
+                return "done", _run(session, ctx, user, item, now)
+        except DomainError as exc:
+            return "refused", {"code": exc.code, "msg": exc.msg}
+        except IntegrityError:
+            # A concurrent request created the same row first (the day's provenance batch, a
+            # patrol): the savepoint is gone, and the retry finds the row committed.
+            if attempt == 1:
+                continue
+            return "refused", {
+                "code": "conflict",
+                "msg": f"{what}与已有记录冲突 (唯一值重复), 未保存; 请核对后重新填写",
+            }
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # A payload of the wrong shape that the checks above did not name.
+            return "refused", {
+                "code": "bad_payload",
+                "msg": f"{what}的提交内容格式有误, 未保存 ({type(exc).__name__})",
+            }
+    raise AssertionError("unreachable")
+
+
 def sync(
     session: Session, *, ctx: EventContext, user: User, items: Sequence[SyncItem], now: datetime
 ) -> list[SyncResult]:
     """Apply queued items in order, each exactly once by its key.
 
-    Each item runs in its own savepoint: a refused item (a domain error, with its Chinese
-    reason) leaves nothing behind but its receipt, so a replay answers the same refusal.
-    Anything else (the database failing) aborts the request and nothing is recorded: the app
-    keeps the items and sends them again.
+    Each item runs in its own savepoint: a refused item (a domain error, a malformed payload,
+    a unique value clash that a retry did not settle, each with its Chinese reason) leaves
+    nothing behind but its receipt, so a replay answers the same refusal. Only the database
+    failing as a whole aborts the request: the app keeps the items and sends them again.
     """
     if len(items) > MAX_SYNC_ITEMS:
         raise Rejected(f"每次最多同步 {MAX_SYNC_ITEMS} 项 items", code="too_many_items")
@@ -1248,13 +1473,7 @@ def sync(
         if prior is not None:
             out.append(_replayed(prior))
             continue
-        status, result = "done", {}
-        try:
-            with session.begin_nested():
-                result = _run(session, ctx, user, item, now)
-        except DomainError as exc:
-            status = "refused"
-            result = {"code": exc.code, "msg": exc.msg}
+        status, result = _apply(session, ctx, user, item, now)
         try:
             with session.begin_nested():
                 session.add(

@@ -213,8 +213,10 @@ class RecordLink(Base):
     __table_args__ = (Index("ix_record_links_entity", "entity", "entity_id"),)
 
 
-# Check-task states: open until a grid worker confirms a value or enters the one found on site.
-TASK_OPEN, TASK_RESOLVED = "open", "resolved"
+# Check-task states: open until a grid worker confirms a value or enters the one found on site;
+# "referred" when the worker reported that no candidate of a legal fact is right: still open,
+# but back with the owning department (with the worker's note), no longer in the worker's list.
+TASK_OPEN, TASK_RESOLVED, TASK_REFERRED = "open", "resolved", "referred"
 
 
 class CheckTask(Base):

@@ -68,6 +68,35 @@ function dropToken() {
   localStorage.removeItem("field.token");
 }
 
+// Logout or idle expiry: personal data read from the server (home with key persons, check-task
+// candidates, categories) and sent items leave the device. Only unsent items stay (waiting or
+// refused): they are the user's own pending work, and the login screen says so.
+async function clearPersonalData() {
+  const user = state.username;
+  for (const k of await FieldStore.kvKeys()) {
+    if (["home:", "tasks:", "categories:"].some((p) => k === p + user)) await FieldStore.kvDelete(k);
+  }
+  for (const it of await FieldStore.all()) {
+    if (it.status === "done") await FieldStore.remove(it.key);
+  }
+  Object.assign(state, { home: null, categories: [], tasks: [], targets: null, events: [], task: null, event: null, visitTarget: null });
+  for (const sel of ["#home-todo", "#home-due", "#task-list", "#visit-targets", "#visit-due", "#handle-list", "#queue-done"]) $(sel).innerHTML = "";
+  await showPending();
+}
+
+async function showPending() {
+  const pending = (await FieldStore.all()).filter((i) => i.status !== "done");
+  const el = $("#login-pending");
+  el.hidden = !pending.length;
+  el.textContent = pending.length ? `本机保存着 ${pending.length} 项尚未发送的内容 (您的待发送工作), 登录后自动发送。其他数据已从本机清除。` : "";
+}
+
+async function expire() {
+  dropToken();
+  await clearPersonalData();
+  show("login");
+}
+
 class AuthError extends Error {}
 
 async function api(path, opts = {}) {
@@ -117,12 +146,13 @@ async function takePhotos(input, list, max, previews) {
 
 // ------------------------------------------------------------------------------ position
 
+// Always a new fix (maximumAge 0): a cached one may be from somewhere else.
 function locate() {
   return new Promise((resolve) => {
     if (!navigator.geolocation) return resolve(null);
     navigator.geolocation.getCurrentPosition(
       (p) => {
-        state.pos = { lon: p.coords.longitude, lat: p.coords.latitude, accuracy: p.coords.accuracy };
+        state.pos = { lon: p.coords.longitude, lat: p.coords.latitude, accuracy: p.coords.accuracy, at: new Date(p.timestamp || Date.now()).toISOString() };
         showPosition();
         resolve(state.pos);
       },
@@ -148,10 +178,15 @@ function makeMap(id) {
     setTimeout(() => state.maps[id].invalidateSize(), 0);
     return state.maps[id];
   }
-  const m = L.map(`${id}-map`, { zoomControl: true, attributionControl: false });
+  const tiles = document.body.dataset.tileUrl;
+  const m = L.map(`${id}-map`, { zoomControl: true, attributionControl: !!tiles });
+  // A base map only when one is configured (GRIDGOV_TILE_URL): without it the grid outline
+  // and the pins still work.
+  if (tiles) L.tileLayer(tiles, { attribution: document.body.dataset.tileAttribution || "", maxZoom: 19 }).addTo(m);
   const grid = state.home && state.home.grid && state.home.grid.geometry;
   if (grid) {
     const layer = L.geoJSON(grid, { style: { color: "#0d6efd", weight: 2, fillOpacity: 0.05 } }).addTo(m);
+    m._grid = layer;
     m.fitBounds(layer.getBounds());
   } else if (state.pos) {
     m.setView([state.pos.lat, state.pos.lon], 17);
@@ -165,14 +200,16 @@ function makeMap(id) {
 
 // ------------------------------------------------------------------------------ queue and sync
 
-async function enqueue(kind, payload, photos, label) {
+// `after` photos (self-closure) are uploaded with the others but sent as after_photos.
+async function enqueue(kind, payload, photos, label, after = []) {
   const item = {
     key: FieldStore.newKey(kind),
     seq: Date.now() + Math.random(),
     user: state.username,
     kind,
     payload,
-    blobs: (photos || []).map((p) => p.blob),
+    blobs: [...(photos || []), ...after].map((p) => p.blob),
+    afterCount: after.length,
     shas: [],
     label,
     status: "waiting",
@@ -185,10 +222,29 @@ async function enqueue(kind, payload, photos, label) {
 }
 
 let syncing = null;
+const fullResults = new Map(); // what the server answered, for the screen that submitted it
+// After server errors the automatic retries slow down (30 s, 1 min, 2 min … 10 min); the
+// "立即同步" button and a new submission still try at once.
+const MAX_SERVER_ERRORS = 3;
+let backoffMs = 0;
+let backoffUntil = 0;
 
-function sync() {
+function sync(auto = false) {
+  if (auto && Date.now() < backoffUntil) return Promise.resolve();
   if (!syncing) syncing = doSync().finally(() => { syncing = null; });
   return syncing;
+}
+
+// The server could not handle this item: keep the reason and the count on the item; after
+// MAX_SERVER_ERRORS it is set aside as "需处理" so that it no longer holds up the queue.
+async function failItem(item, msg) {
+  item.attempts = (item.attempts || 0) + 1;
+  item.lastError = msg;
+  if (item.attempts >= MAX_SERVER_ERRORS) {
+    item.status = "refused";
+    item.result = { code: "server_error", msg: `服务器连续 ${item.attempts} 次无法处理 (${msg}), 已停止重试; 请删除后重新填写, 或联系管理员` };
+  }
+  await FieldStore.put(item);
 }
 
 async function uploadPhotos(item) {
@@ -205,14 +261,75 @@ async function uploadPhotos(item) {
       await FieldStore.put(item);
       return false;
     } else {
-      throw new Error(`照片上传失败 (${r.status})`);
+      await failItem(item, `照片上传失败 (${r.status})`);
+      return false;
     }
   }
   return true;
 }
 
+function withPhotos(it) {
+  const n = it.shas.length - (it.afterCount || 0);
+  const out = Object.assign({}, it.payload, { photos: it.shas.slice(0, n) });
+  if (it.afterCount) out.after_photos = it.shas.slice(n);
+  return out;
+}
+
+// Sends items; a batch the server fails on (5xx) is sent again one item at a time, so one bad
+// item costs only itself. Returns the number of server errors.
+async function sendBatch(ready) {
+  const body = {
+    items: ready.map((it) => ({
+      key: it.key,
+      kind: it.kind,
+      payload: it.blobs.length ? withPhotos(it) : it.payload,
+    })),
+  };
+  const r = await api("/api/field/sync", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (r.status === 422 && ready.length === 1) {
+    const it = ready[0];
+    Object.assign(it, { status: "refused", result: { msg: errorText(await r.json()) } });
+    await FieldStore.put(it);
+    return 0;
+  }
+  if (!r.ok) {
+    if (ready.length > 1) {
+      let errors = 0;
+      for (const it of ready) errors += await sendBatch([it]);
+      return errors;
+    }
+    await failItem(ready[0], `同步失败 (${r.status})`);
+    return 1;
+  }
+  const results = (await r.json()).results;
+  for (const res of results) {
+    const it = ready.find((x) => x.key === res.key);
+    if (!it) continue;
+    it.status = res.status === "done" ? "done" : "refused";
+    it.replayed = res.replayed;
+    it.sent = new Date().toISOString();
+    it.blobs = [];
+    if (it.status === "done") {
+      // A sent item keeps a summary only: no payload (phones, addresses, notes), no facts.
+      fullResults.set(it.key, res.result);
+      it.payload = it.kind === "check" ? { task_id: it.payload.task_id } : null;
+      const { facts, value, ...rest } = res.result || {};
+      it.result = rest;
+    } else {
+      it.result = res.result;
+    }
+    await FieldStore.put(it);
+  }
+  return 0;
+}
+
 async function doSync() {
   if (!state.token || !navigator.onLine) { await renderQueue(); return; }
+  let errors = 0;
   try {
     const all = await FieldStore.all();
     const waiting = all.filter((i) => i.status === "waiting" && i.user === state.username);
@@ -221,42 +338,20 @@ async function doSync() {
       const ready = [];
       for (const item of batch) {
         if (await uploadPhotos(item)) ready.push(item);
+        else if (item.status === "waiting") errors += 1;
       }
-      if (!ready.length) continue;
-      const body = {
-        items: ready.map((it) => ({
-          key: it.key,
-          kind: it.kind,
-          payload: it.blobs.length ? Object.assign({}, it.payload, { photos: it.shas }) : it.payload,
-        })),
-      };
-      const r = await api("/api/field/sync", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      if (r.status === 422) {
-        const msg = errorText(await r.json());
-        for (const it of ready) Object.assign(it, { status: "refused", result: { msg } });
-        for (const it of ready) await FieldStore.put(it);
-        continue;
-      }
-      if (!r.ok) throw new Error(`同步失败 (${r.status})`);
-      const results = (await r.json()).results;
-      for (const res of results) {
-        const it = ready.find((x) => x.key === res.key);
-        if (!it) continue;
-        it.status = res.status === "done" ? "done" : "refused";
-        it.result = res.result;
-        it.replayed = res.replayed;
-        it.sent = new Date().toISOString();
-        it.blobs = [];
-        await FieldStore.put(it);
-      }
+      if (ready.length) errors += await sendBatch(ready);
     }
     await prune();
   } catch (e) {
-    // The network dropped (or the server is busy): everything stays queued for the next try.
+    // The network dropped: everything stays queued for the next try.
+  }
+  if (errors) {
+    backoffMs = Math.min(backoffMs ? backoffMs * 2 : 30000, 600000);
+    backoffUntil = Date.now() + backoffMs;
+  } else {
+    backoffMs = 0;
+    backoffUntil = 0;
   }
   await renderQueue();
 }
@@ -269,11 +364,14 @@ async function prune() {
 function summary(item) {
   const r = item.result || {};
   if (item.status === "refused") return r.msg || "被拒绝";
-  if (item.status === "waiting") return "等待网络…";
+  if (item.status === "waiting") {
+    if (item.lastError) return `等待重试 · 已失败 ${item.attempts} 次: ${item.lastError}`;
+    return navigator.onLine ? "等待发送…" : "等待网络…";
+  }
   if (item.kind === "report") return r.self_closed ? `编号 ${r.tracking_no} · 已当场处置结案` : `编号 ${r.tracking_no} · 已送 ${r.holder}`;
   if (item.kind === "act") return `事件 ${r.tracking_no} · ${r.holder}`;
   if (item.kind === "visit") return `已记录走访: ${r.target}`;
-  if (item.kind === "check") return `已提交: ${r.value}`;
+  if (item.kind === "check") return r.status === "referred" ? "已退回主管部门核实" : "核查结果已提交";
   if (item.kind === "patrol_stop") return `里程 ${fmtMeters(r.distance_m)} · 覆盖率 ${fmtPct(r.coverage)}`;
   return "已发送";
 }
@@ -299,12 +397,18 @@ async function renderQueue() {
 
 async function outcome(key, box, okText) {
   await sync();
-  const item = await FieldStore.get(key);
+  let item = await FieldStore.get(key);
+  // A sync already running when the item was queued did not carry it: one more round.
+  if (item.status === "waiting" && navigator.onLine && !item.lastError) {
+    await sync();
+    item = await FieldStore.get(key);
+  }
   const el = $(box);
   el.hidden = false;
   el.className = "alert mt-2 " + (item.status === "done" ? "alert-success" : item.status === "refused" ? "alert-danger" : "alert-warning");
-  if (item.status === "done") el.textContent = okText(item.result);
+  if (item.status === "done") el.textContent = okText(fullResults.get(key) || item.result);
   else if (item.status === "refused") el.textContent = "提交被退回: " + (item.result && item.result.msg);
+  else if (item.lastError) el.textContent = `暂未发送 (${item.lastError}), 已存入本机待发送队列, 稍后自动重试。`;
   else el.textContent = "网络不可用, 已存入本机待发送队列, 恢复网络后自动发送。";
   el.scrollIntoView({ block: "nearest" });
   return item;
@@ -356,8 +460,7 @@ async function login(ev) {
 
 async function logout() {
   try { await api("/api/v1/auth/token", { method: "DELETE" }); } catch (e) { /* offline */ }
-  dropToken();
-  show("login");
+  await expire();
 }
 
 // ---- home
@@ -426,24 +529,36 @@ function pickCategory(code) {
   renderCategories();
 }
 
+// The report's pin: draggable, and a tap on the map moves it; either sets the point by hand.
+function reportPin(m, latlng) {
+  if (!m._pick) {
+    m._pick = L.marker(latlng, { draggable: true }).addTo(m);
+    const setByHand = (ll) => {
+      // Set by hand: the GPS accuracy no longer describes this point.
+      state.reportPos = { lon: ll.lng, lat: ll.lat, accuracy: null, moved: true, at: new Date().toISOString() };
+      showReportPos();
+    };
+    m._pick.on("dragend", () => setByHand(m._pick.getLatLng()));
+    m.on("click", (e) => { m._pick.setLatLng(e.latlng); setByHand(e.latlng); });
+  }
+  m._pick.setLatLng(latlng);
+  return m._pick;
+}
+
 async function enterReport() {
   $("#report-done").hidden = true;
   if (!state.categories.length) await loadCategories();
   renderCategories();
   const m = makeMap("report");
   const pos = await locate();
-  if (pos) {
+  if (!pos && state.reportPos && !state.reportPos.moved) state.reportPos = null; // no stale fix
+  if (pos && !(state.reportPos && state.reportPos.moved)) {
     state.reportPos = Object.assign({}, pos);
-    if (!m._pick) {
-      m._pick = L.marker([pos.lat, pos.lon], { draggable: true }).addTo(m);
-      m._pick.on("dragend", () => {
-        const ll = m._pick.getLatLng();
-        state.reportPos = { lon: ll.lng, lat: ll.lat, accuracy: state.reportPos ? state.reportPos.accuracy : null, moved: true };
-        showReportPos();
-      });
-    }
-    m._pick.setLatLng([pos.lat, pos.lon]);
+    reportPin(m, [pos.lat, pos.lon]);
     m.setView([pos.lat, pos.lon], Math.max(m.getZoom() || 0, 16));
+  } else if (!state.reportPos) {
+    // No fix (indoors, location denied): a pin at the grid's centre, to be placed by tapping.
+    reportPin(m, m._grid ? m._grid.getBounds().getCenter() : m.getCenter());
   }
   showReportPos();
 }
@@ -451,8 +566,8 @@ async function enterReport() {
 function showReportPos() {
   const p = state.reportPos;
   $("#report-position").textContent = p
-    ? `位置 ${p.lon.toFixed(6)}, ${p.lat.toFixed(6)}${p.moved ? " (已在地图上调整)" : ` · 精度 ±${Math.round(p.accuracy)} 米`}`
-    : "无法取得位置, 请开启定位或在地图上选择";
+    ? `位置 ${p.lon.toFixed(6)}, ${p.lat.toFixed(6)}${p.moved ? " (已在地图上选择)" : ` · 精度 ±${Math.round(p.accuracy)} 米`}`
+    : "无法取得位置: 请开启定位, 或点击地图选择事发位置";
 }
 
 async function submitReport(ev) {
@@ -464,26 +579,39 @@ async function submitReport(ev) {
   if (!state.category) return err("请选择事件类别");
   if (!description) return err("请填写情况描述");
   if (state.reportPhotos.length < 1) return err("请拍摄或选择 1–6 张现场照片");
-  if (!state.reportPos) return err("没有位置: 请开启定位, 或在地图上选择位置");
   if (selfClose && !$("#report-result").value.trim()) return err("自行结案须填写处置结果");
   if (selfClose && !state.afterPhoto) return err("自行结案须附处置后照片");
-  const photos = selfClose ? [...state.reportPhotos, state.afterPhoto] : state.reportPhotos;
+  // Where the worker is now (a fresh fix), unless the point was set by hand on the map.
+  let where = state.reportPos;
+  if (!where || !where.moved) {
+    const fresh = await locate();
+    if (!fresh) {
+      state.reportPos = null;
+      showReportPos();
+      return err("没有当前位置: 请开启定位, 或在地图上点选位置");
+    }
+    where = Object.assign({}, fresh);
+  }
+  const after = selfClose ? [state.afterPhoto] : [];
   const payload = {
     category: state.category.code,
     description,
-    lon: state.reportPos.lon,
-    lat: state.reportPos.lat,
-    accuracy: state.reportPos.accuracy,
+    lon: where.lon,
+    lat: where.lat,
+    accuracy: where.moved ? null : where.accuracy,
+    position: where.moved ? "manual" : "gps",
+    fix_at: where.at,
     discovered_at: new Date().toISOString(),
     self_close: selfClose,
     result: selfClose ? $("#report-result").value.trim() : "",
   };
   const label = `${state.category.name} · ${description.slice(0, 20)}`;
-  const key = await enqueue("report", payload, photos, label);
+  const key = await enqueue("report", payload, state.reportPhotos, label, after);
   // The form is cleared at once: the report now lives in the queue.
   $("#report-form").reset();
   state.reportPhotos = [];
   state.afterPhoto = null;
+  state.reportPos = null; // the next report locates afresh
   $("#report-previews").innerHTML = "";
   $("#report-after-preview").innerHTML = "";
   $("#self-close-fields").hidden = true;
@@ -543,7 +671,7 @@ async function submitVisit(ev) {
   const facts = {};
   const box = t.kind === "person" ? "#facts-person" : t.kind === "house" ? "#facts-house" : null;
   if (box) $$(`${box} [data-fact]`).forEach((el) => { if (el.value.trim()) facts[el.dataset.fact] = el.value.trim(); });
-  const pos = state.pos || (await locate());
+  const pos = await locate(); // never an old fix from when Home was opened
   const payload = {
     target_kind: t.kind,
     target_id: t.id,
@@ -552,6 +680,7 @@ async function submitVisit(ev) {
     lon: pos ? pos.lon : null,
     lat: pos ? pos.lat : null,
     accuracy: pos ? pos.accuracy : null,
+    fix_at: pos ? pos.at : null,
     visited_at: new Date().toISOString(),
     facts,
   };
@@ -662,7 +791,7 @@ async function enterTasks() {
     if (e instanceof AuthError) return;
     tasks = (await FieldStore.kvGet("tasks:" + state.username)) || [];
   }
-  const sent = new Set((await FieldStore.all()).filter((i) => i.kind === "check" && i.status !== "refused").map((i) => i.payload.task_id));
+  const sent = new Set((await FieldStore.all()).filter((i) => i.kind === "check" && i.status !== "refused" && i.payload).map((i) => i.payload.task_id));
   tasks = tasks.filter((t) => !sent.has(t.id));
   state.tasks = tasks;
   $("#task-list").innerHTML = tasks.map((t, i) => `<li class="list-group-item list-group-item-action" data-task="${i}">${esc(t.subject)} · ${esc(t.field_name)}<br><span class="text-secondary">${t.candidates.length} 个候选值 · ${esc(fmtTime(t.created_at))}</span></li>`).join("") || '<li class="list-group-item text-secondary">没有待处理的核查任务</li>';
@@ -676,6 +805,9 @@ function chooseTask(t) {
   $("#task-previews").innerHTML = "";
   $("#task-title").textContent = `${t.subject} 的「${t.field_name}」有不同来源的值, 请现场核实:`;
   $("#task-candidates").innerHTML = t.candidates.map((c) => `<div class="form-check"><input class="form-check-input" type="radio" name="task-choice" id="cand-${c.index}" value="${c.index}"><label class="form-check-label" for="cand-${c.index}"><b>${esc(c.value)}</b> · 来源 ${esc(c.source_name || c.source)}${c.as_of ? " · " + esc(c.as_of.slice(0, 10)) : ""}</label></div>`).join("");
+  $("#task-site-box").hidden = !!t.legal;
+  $("#task-none-box").hidden = !t.legal;
+  $("#task-error").textContent = "";
   $("#task-form").hidden = false;
   $("#task-form").scrollIntoView({ block: "start" });
 }
@@ -685,11 +817,24 @@ async function submitTask(ev) {
   const t = state.task;
   const picked = $('input[name="task-choice"]:checked');
   const payload = { task_id: t.id, note: $("#task-note").value.trim() };
-  if (picked && picked.value !== "site") payload.choice = parseInt(picked.value, 10);
-  else payload.value = $("#task-value").value.trim();
+  const err = (m) => { $("#task-error").textContent = m; };
+  err("");
+  if (picked && picked.value === "none") {
+    if (payload.note.length < 2) return err("请在备注中说明现场看到的情况, 再退回主管部门");
+    payload.none_right = true;
+  } else if (picked && picked.value !== "site") {
+    payload.choice = parseInt(picked.value, 10);
+  } else if (t.legal) {
+    return err("请确认一个候选值, 或选择「以上都不对」");
+  } else {
+    payload.value = $("#task-value").value.trim();
+    if (!payload.value) return err("请选择一个候选值, 或填写现场核实的值");
+  }
   const key = await enqueue("check", payload, state.taskPhotos, `${t.subject} · ${t.field_name}`);
   $("#task-form").hidden = true;
-  await outcome(key, "#task-done", (r) => `核查结果已提交: ${r.value}`);
+  await outcome(key, "#task-done", (r) => r.status === "referred"
+    ? "已退回主管部门核实 (附您的备注)"
+    : `核查结果已提交: ${r.value}`);
   enterTasks().then(() => { $("#task-done").hidden = false; });
 }
 
@@ -816,16 +961,18 @@ function wire() {
   window.addEventListener("offline", renderQueue);
   for (const t of ["pointerdown", "keydown"]) document.addEventListener(t, () => { if (state.token) touch(); }, { passive: true });
   setInterval(() => {
-    if (state.token && idleExpired()) { dropToken(); show("login"); }
+    if (state.token && idleExpired()) expire();
   }, 30000);
-  setInterval(() => sync(), 30000);
+  setInterval(() => sync(true), 30000);
 }
 
 function start() {
   $("#idle-minutes").textContent = String(IDLE_MINUTES);
   $("#login-username").value = state.username;
-  if (state.token && idleExpired()) dropToken();
+  const expired = state.token && idleExpired();
+  if (expired) dropToken();
   wire();
+  if (expired || !state.token) clearPersonalData();
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).catch(() => {});
   const first = (location.hash || "#home").slice(1);
   show(SCREENS.includes(first) ? first : "home");

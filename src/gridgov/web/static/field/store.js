@@ -56,5 +56,7 @@ const FieldStore = (() => {
     remove(key) { return tx("queue", "readwrite", (s) => req(s.delete(key))); },
     kvGet(k) { return tx("kv", "readonly", (s) => req(s.get(k))); },
     kvSet(k, v) { return tx("kv", "readwrite", (s) => req(s.put(v, k))); },
+    kvDelete(k) { return tx("kv", "readwrite", (s) => req(s.delete(k))); },
+    kvKeys() { return tx("kv", "readonly", (s) => req(s.getAllKeys())); },
   };
 })();
