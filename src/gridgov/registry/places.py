@@ -115,7 +115,10 @@ def _library_parts(session: Session, root: Path) -> list[Path]:
 def _library_rows(folder: Path) -> pl.DataFrame:
     """One county's standard-address records as one row per address key, the newest record
     winning."""
-    rows = pl.read_parquet(folder / "*.parquet")
+    # File by file, relaxed: a chunk where a column has no value at all may type it as null.
+    rows = pl.concat(
+        [pl.read_parquet(f) for f in sorted(folder.glob("*.parquet"))], how="vertical_relaxed"
+    )
     rows = rows.with_columns(
         # The key is made of the parsed parts (`ParsedAddress.key`), the row of both.
         pl.concat_str(
