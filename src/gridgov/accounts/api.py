@@ -28,13 +28,8 @@ def issue_token(
 ) -> TokenOut | JSONResponse:
     now = clock.now()
     try:
-        user = service.authenticate(
-            session,
-            username=username.strip(),
-            password=password,
-            now=now,
-            max_failures=settings.login_max_failures,
-            lockout=timedelta(minutes=settings.lockout_minutes),
+        user = service.sign_in(
+            session, settings=settings, username=username, password=password, now=now
         )
     except Unauthorized as exc:
         # Answer without raising, so the request's unit of work commits the failure count.

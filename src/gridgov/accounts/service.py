@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, joinedload
 from gridgov.accounts.models import AuthToken, User, UserRole
 from gridgov.accounts.rules import USERNAME_RE, password_problem, role_level_problem, unit_problem
 from gridgov.accounts.security import hash_password, new_token, token_digest, verify_password
+from gridgov.config import Settings
 from gridgov.core.errors import Conflict, Rejected, Unauthorized
 from gridgov.geo.divisions import GRID, PREFIX_LEN, level_of_code, prefix_range
 from gridgov.geo.models import Region
@@ -66,6 +67,21 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+def sign_in(
+    session: Session, *, settings: Settings, username: str, password: str, now: datetime
+) -> User:
+    """`authenticate` with the deployment's lockout policy (as typed in a login form: the
+    username trimmed). Shared by the API token, the page login and the field app's session."""
+    return authenticate(
+        session,
+        username=username.strip(),
+        password=password,
+        now=now,
+        max_failures=settings.login_max_failures,
+        lockout=timedelta(minutes=settings.lockout_minutes),
+    )
 
 
 def authenticate(

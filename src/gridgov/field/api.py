@@ -52,13 +52,8 @@ def open_session(
 ) -> Any:
     now = clock.now()
     try:
-        user = accounts.authenticate(
-            session,
-            username=username.strip(),
-            password=password,
-            now=now,
-            max_failures=settings.login_max_failures,
-            lockout=timedelta(minutes=settings.lockout_minutes),
+        user = accounts.sign_in(
+            session, settings=settings, username=username, password=password, now=now
         )
     except Unauthorized as exc:
         # Answered, not raised, so the failure count is committed.

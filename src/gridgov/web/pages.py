@@ -64,13 +64,8 @@ def login(
 ) -> Response:
     now = clock.now()
     try:
-        user = accounts.authenticate(
-            session,
-            username=username.strip(),
-            password=password,
-            now=now,
-            max_failures=settings.login_max_failures,
-            lockout=timedelta(minutes=settings.lockout_minutes),
+        user = accounts.sign_in(
+            session, settings=settings, username=username, password=password, now=now
         )
     except Unauthorized as exc:
         # Rendered, not raised: the request's unit of work then commits the failure count.
