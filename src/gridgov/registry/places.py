@@ -370,28 +370,62 @@ def _strings(*names: str) -> dict[str, pl.DataType]:
     return {n: pl.String() for n in names}
 
 
-def _slices(series: pl.Series, size: int = 250_000) -> list[pl.Series]:
-    return [series.slice(i, size) for i in range(0, max(series.len(), 1), size)]
+def _distinct_texts(*columns: pl.Series) -> pl.DataFrame:
+    """Every distinct text of the columns, sorted, numbered (`text`, `text_id`): the rest of the
+    matching carries the number, not the text."""
+    texts = pl.concat([c.cast(pl.String).fill_null("").rename("text") for c in columns])
+    return texts.unique().sort().to_frame().with_row_index("text_id").cast({"text_id": pl.Int64})
+
+
+def _with_text_id(frame: pl.DataFrame, column: str, distinct: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with its text `column` replaced by that text's number."""
+    return (
+        frame.with_columns(pl.col(column).cast(pl.String).fill_null(""))
+        .join(distinct, left_on=column, right_on="text", how="left", maintain_order="left")
+        .drop(column)
+    )
+
+
+def _county_range(county: str) -> str:
+    """SQL condition: an address key in the county (keys start with the 12-digit village code)."""
+    if not (len(county) == 6 and county.isdigit()):
+        raise ValueError(f"not a county code: {county!r}")
+    return f"key >= '{county}' AND key < '{int(county) + 1:06d}'"
 
 
 def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
-    """`AddressMatcher.match` of every distinct text, as a frame (text, address_id, method, score).
+    """`AddressMatcher.match` of every distinct text, as a frame (text, address_id, method, score)."""
+    distinct = _distinct_texts(texts)
+    found = _match_ids(session, distinct)
+    return (
+        distinct.join(found, on="text_id", how="left", maintain_order="left")
+        .select("text", "address_id", "method", "score")
+        .cast(MATCH_SCHEMA)  # type: ignore[arg-type]
+    )
 
-    By joins on the frame-parsed parts: the key (exact), then (county, road … room) unique in the
-    county, or with no county written (road … room) unique in the city. Only the texts left in a
-    county with a road are parsed again in Python for the similarity step, against the addresses
-    that step can reach (same county, road and door).
+
+def _match_ids(session: Session, distinct: pl.DataFrame) -> pl.DataFrame:
+    """`AddressMatcher.match` of numbered texts (`text_id`, `text`), as a frame (text_id,
+    address_id, method, score), county by county.
+
+    The texts are parsed slice by slice (sorted, so texts that share a head are neighbours and
+    each head is parsed about once) and spilled to Parquet by the county they name; then each
+    county's texts meet only that county's part of the library, by joins on the frame-parsed
+    parts: the key (exact), then (road … room) unique in the county. Texts with no county but a
+    road and door number match a (road … room) unique in the whole city, counted over every
+    county's addresses as they pass. Only the texts left in a county with a road are parsed again
+    in Python for the similarity step, against the addresses that step can reach (same county,
+    road and door). Memory is that of the largest county, not the city's library and texts.
     """
-    # Sorted, all texts that share a head are neighbours: parsed slice by slice, each head is
-    # still parsed about once, and the slices' working columns are let go as they are done.
-    distinct = texts.cast(pl.String).fill_null("").unique().sort()
     tail = pl.concat_str(
         *(pl.col(c).fill_null("") for c in ("road", "door", "building", "unit", "room")),
         separator="|",
     )
-    parsed = pl.concat(
-        [
-            parse_texts(part).select(
+    root = Path(tempfile.mkdtemp(prefix="gridgov_match_"))
+    try:
+        folders: dict[str, Path] = {}
+        for i, part in enumerate(distinct.iter_slices(250_000)):
+            parsed = parse_texts(part.get_column("text")).select(
                 "text",
                 "key",
                 # `_county`: the key's place is the village code, or "scope/village", or scope.
@@ -400,97 +434,169 @@ def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
                 pl.col("door").is_not_null().alias("has_door"),
                 tail.alias("tail"),
             )
-            for part in _slices(distinct)
-        ],
-        how="vertical",
+            parsed = part.join(parsed, on="text", how="left", maintain_order="left")
+            for (county,), rows in parsed.partition_by(
+                "county", as_dict=True, include_key=False
+            ).items():
+                folder = folders.setdefault(str(county or ""), root / f"c{len(folders)}")
+                folder.mkdir(exist_ok=True)
+                rows.write_parquet(folder / f"{i:05d}.parquet")
+        library_counties = query_frame(
+            session, "SELECT DISTINCT substr(key, 1, 6) FROM addresses", {"county": pl.String()}
+        ).get_column("county")
+        counties = sorted(
+            {c for c in library_counties.to_list() if len(c) == 6 and c.isdigit()}
+            | {c for c in folders if c}
+        )
+        out: list[pl.DataFrame] = []
+        # No county written (common in rental and health records): unique in the city.
+        cityless = _read_parts(folders.get(""))
+        in_city = cityless.filter(pl.col("has_road") & pl.col("has_door"))
+        out.append(_unmatched(cityless.filter(~(pl.col("has_road") & pl.col("has_door")))))
+        del cityless
+        wanted_tails = in_city.select("tail").unique()
+        city_tails: list[pl.DataFrame] = []
+        for county in counties:
+            texts = _read_parts(folders.get(county))
+            if len(county) == 6 and county.isdigit():
+                where = _county_range(county)  # six digits, checked
+                sql = (
+                    f"SELECT {', '.join(_LIBRARY_SCHEMA)} FROM addresses WHERE {where} ORDER BY id"  # noqa: S608
+                )
+                library = query_frame(session, sql, _LIBRARY_SCHEMA)
+            else:
+                library = pl.DataFrame(schema=_LIBRARY_SCHEMA)
+            lib_tails = library.select(
+                "id",
+                pl.concat_str("road", "door_no", "building", "unit", "room", separator="|").alias(
+                    "tail"
+                ),
+            )
+            if not wanted_tails.is_empty():
+                city_tails.append(lib_tails.join(wanted_tails, on="tail", how="semi"))
+            if not texts.is_empty():
+                out.extend(_match_county(texts, library, lib_tails))
+        if not in_city.is_empty():
+            counted = (
+                pl.concat(city_tails, how="vertical")
+                .group_by("tail")
+                .agg(pl.len().alias("n"), pl.col("id").first().alias("address_id"))
+                if city_tails
+                else pl.DataFrame(
+                    schema={"tail": pl.String(), "n": pl.UInt32(), "address_id": pl.Int64()}
+                )
+            )
+            in_city = in_city.join(counted, on="tail", how="left", maintain_order="left")
+            out.append(
+                in_city.filter(pl.col("n") == 1).select(
+                    "text_id",
+                    "address_id",
+                    pl.lit(TAIL).alias("method"),
+                    pl.lit(0.9).alias("score"),
+                )
+            )
+            out.append(_unmatched(in_city.filter(pl.col("n").fill_null(0) != 1)))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return pl.concat(out, how="vertical_relaxed").cast(ID_MATCH_SCHEMA)  # type: ignore[arg-type]
+
+
+_PARSED_SPILL = {
+    "text_id": pl.Int64(),
+    "text": pl.String(),
+    "key": pl.String(),
+    "has_road": pl.Boolean(),
+    "has_door": pl.Boolean(),
+    "tail": pl.String(),
+}
+ID_MATCH_SCHEMA = {
+    "text_id": pl.Int64(),
+    "address_id": pl.Int64(),
+    "method": pl.String(),
+    "score": pl.Float64(),
+}
+
+
+def _read_parts(folder: Path | None) -> pl.DataFrame:
+    if folder is None:
+        return pl.DataFrame(schema=_PARSED_SPILL)
+    return pl.concat(
+        [pl.read_parquet(f) for f in sorted(folder.glob("*.parquet"))], how="vertical_relaxed"
+    ).cast(_PARSED_SPILL)  # type: ignore[arg-type]
+
+
+def _unmatched(texts: pl.DataFrame) -> pl.DataFrame:
+    return texts.select(
+        "text_id",
+        pl.lit(None, pl.Int64()).alias("address_id"),
+        pl.lit("").alias("method"),
+        pl.lit(0.0).alias("score"),
     )
-    library = query_frame(
-        session,
-        "SELECT id, key, village_code, road, door_no, compound, building, unit, room "
-        "FROM addresses ORDER BY id",
-        _LIBRARY_SCHEMA,
-    )
-    joined = parsed.join(library.select("key", "id"), on="key", how="left", maintain_order="left")
+
+
+def _match_county(
+    texts: pl.DataFrame, library: pl.DataFrame, lib_tails: pl.DataFrame
+) -> list[pl.DataFrame]:
+    """One county's texts against that county's addresses (see `_match_ids`)."""
+    joined = texts.join(library.select("key", "id"), on="key", how="left", maintain_order="left")
     out = [
         joined.filter(pl.col("id").is_not_null()).select(
-            "text",
+            "text_id",
             pl.col("id").alias("address_id"),
             pl.lit(EXACT).alias("method"),
             pl.lit(1.0).alias("score"),
         )
     ]
     rest = joined.filter(pl.col("id").is_null()).drop("id")
-    lib = library.select(
-        "id",
-        "road",
-        "door_no",
-        pl.col("village_code").str.slice(0, 6).alias("county"),
-        pl.concat_str("road", "door_no", "building", "unit", "room", separator="|").alias("tail"),
-    )
-    in_county = rest.filter((pl.col("county") != "") & pl.col("has_road"))
-    unique_county = lib.group_by("county", "tail").agg(
+    out.append(_unmatched(rest.filter(~pl.col("has_road"))))
+    unique_county = lib_tails.group_by("tail").agg(
         pl.len().alias("n"), pl.col("id").first().alias("address_id")
     )
-    in_county = in_county.join(
-        unique_county, on=["county", "tail"], how="left", maintain_order="left"
+    in_county = rest.filter("has_road").join(
+        unique_county, on="tail", how="left", maintain_order="left"
     )
     out.append(
         in_county.filter(pl.col("n") == 1).select(
-            "text", "address_id", pl.lit(TAIL).alias("method"), pl.lit(0.95).alias("score")
+            "text_id", "address_id", pl.lit(TAIL).alias("method"), pl.lit(0.95).alias("score")
         )
     )
-    in_city = rest.filter(
-        ~((pl.col("county") != "") & pl.col("has_road")) & pl.col("has_road") & pl.col("has_door")
+    similar = in_county.filter(pl.col("n").fill_null(0) != 1).select("text_id", "text")
+    if similar.is_empty():
+        return out
+    parsed = [parse(text) for text in similar.get_column("text").to_list()]
+    wanted = pl.DataFrame(
+        list({(_county(p), p.road or "", p.door or "") for p in parsed}),
+        schema=_strings("county", "road", "door_no"),
+        orient="row",
     )
-    unique_city = lib.group_by("tail").agg(
-        pl.len().alias("n"), pl.col("id").first().alias("address_id")
+    reach = (
+        library.with_columns(pl.col("village_code").str.slice(0, 6).alias("county"))
+        .join(wanted, on=["county", "road", "door_no"], how="semi", maintain_order="left")
+        .select(*_LIBRARY_SCHEMA)
     )
-    in_city = in_city.join(unique_city, on="tail", how="left", maintain_order="left")
-    out.append(
-        in_city.filter(pl.col("n") == 1).select(
-            "text", "address_id", pl.lit(TAIL).alias("method"), pl.lit(0.9).alias("score")
-        )
-    )
-    # Everything else is unmatched, except what the similarity step may still place.
-    similar = in_county.filter(pl.col("n").fill_null(0) != 1).get_column("text").to_list()
-    nowhere = rest.join(
-        pl.concat([in_county.select("text"), in_city.filter(pl.col("n") == 1).select("text")]),
-        on="text",
-        how="anti",
-    )
-    out.append(
-        nowhere.select(
-            "text",
-            pl.lit(None, pl.Int64()).alias("address_id"),
-            pl.lit("").alias("method"),
-            pl.lit(0.0).alias("score"),
-        )
-    )
-    if similar:
-        doors = set()
-        for text in similar:
-            p = parse(text)
-            doors.add((_county(p), p.road or "", p.door or ""))
-        wanted = pl.DataFrame(
-            list(doors), schema=_strings("county", "road", "door_no"), orient="row"
-        )
-        reach = (
-            library.with_columns(pl.col("village_code").str.slice(0, 6).alias("county"))
-            .join(wanted, on=["county", "road", "door_no"], how="semi", maintain_order="left")
-            .select(*_LIBRARY_SCHEMA)
-        )
-        matcher = AddressMatcher(rows=reach.iter_rows())
-        found = []
-        for text in similar:
-            m = matcher.match(text)
-            found.append((text, m.address_id, m.method, m.score))
-        out.append(pl.DataFrame(found, schema=MATCH_SCHEMA, orient="row"))
-    return pl.concat(out, how="vertical_relaxed").cast(MATCH_SCHEMA)  # type: ignore[arg-type]
+    if reach.is_empty():
+        out.append(_unmatched(similar))
+        return out
+    matcher = AddressMatcher(rows=reach.iter_rows())
+    found = []
+    for text_id, text in similar.iter_rows():
+        m = matcher.match(text)
+        found.append((text_id, m.address_id, m.method, m.score))
+    out.append(pl.DataFrame(found, schema=ID_MATCH_SCHEMA, orient="row"))
+    return out
 
 
 # ------------------------------------------------------------------- rooms and people
 
 
+_NO_RECORDS = pl.DataFrame(
+    schema={
+        "id": pl.Int64(), "source": pl.String(), "kind": pl.String(), "address": pl.String(),
+        "use": pl.String(), "area": pl.Float64(), "cert_no": pl.String(),
+        "owner_id": pl.String(), "tenant_id": pl.String(), "start_date": pl.String(),
+        "end_date": pl.String(),
+    }
+)  # fmt: skip
 _ROOM_FIELDS = (
     "address",
     "use",
@@ -518,19 +624,22 @@ def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
         )
         for chunk in source_frames(session, ["room", "tenancy"], _ROOM_FIELDS)
     ]  # fmt: skip
-    records = pl.concat(parts, how="vertical") if parts else pl.DataFrame()
+    records = pl.concat(parts, how="vertical") if parts else _NO_RECORDS
+    del parts
     people = query_frame(
         session,
         "SELECT id, actual_address FROM persons WHERE actual_address != '' ORDER BY id",
         {"id": pl.Int64(), "actual_address": pl.String()},
     )
-    texts = pl.concat(
-        [
-            records.get_column("address") if parts else pl.Series([], dtype=pl.String()),
-            people.get_column("actual_address"),
-        ]
+    # Texts become numbers (the texts themselves are needed only to match them).
+    distinct = _distinct_texts(records.get_column("address"), people.get_column("actual_address"))
+    records = _with_text_id(records, "address", distinct)
+    people = _with_text_id(people, "actual_address", distinct)
+    matches = _match_ids(session, distinct).select("text_id", "address_id", "method")
+    unmatched_texts = distinct.join(
+        matches.filter(pl.col("address_id").is_null()).select("text_id"), on="text_id", how="semi"
     )
-    matches = match_texts(session, texts).select("text", "address_id", "method")
+    del distinct
     addresses = query_frame(
         session,
         "SELECT id, building_id, grid_code FROM addresses",
@@ -542,10 +651,8 @@ def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
             stats.matched[method] = stats.matched.get(method, 0) + n
 
     # Rooms from the housing register, with owners; tenants from rental registrations.
-    if parts:
-        records = records.join(
-            matches, left_on="address", right_on="text", how="left", maintain_order="left"
-        )
+    if not records.is_empty():
+        records = records.join(matches, on="text_id", how="left", maintain_order="left")
         stats.unmatched += records.get_column("address_id").null_count()
         records = records.filter(pl.col("address_id").is_not_null())
         count(records.get_column("method"))
@@ -579,7 +686,7 @@ def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
         "SELECT citizen_id, id FROM persons WHERE citizen_id IS NOT NULL",
         {"cid": pl.String(), "person_id": pl.Int64()},
     )
-    if parts:
+    if not records.is_empty():
         owners = houses.filter(pl.col("owner_id").fill_null("") != "").select(
             "address_id", pl.col("owner_id").alias("cid"), pl.lit("owner").alias("relation"),
             pl.lit(None, pl.String()).alias("valid_from"), pl.lit(None, pl.String()).alias("valid_to"),
@@ -603,9 +710,8 @@ def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
                 session, PersonRoom.__table__, part, conflict=("person_id", "room_id", "relation")
             )
     # Each golden person's actual address → their room (created if the register lacks it) and grid.
-    people = people.join(
-        matches, left_on="actual_address", right_on="text", how="left", maintain_order="left"
-    )
+    people = people.join(matches, on="text_id", how="left", maintain_order="left")
+    del matches
     unmatched = people.filter(pl.col("address_id").is_null())
     stats.unmatched += unmatched.height
     placed = people.filter(pl.col("address_id").is_not_null())
@@ -648,9 +754,9 @@ def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
         )
     stats.tasks_opened = _address_tasks(
         session,
-        unmatched.select(
+        unmatched.join(unmatched_texts, on="text_id", how="left", maintain_order="left").select(
             pl.lit("person").alias("entity"), pl.col("id").alias("entity_id"),
-            pl.lit("actual_address").alias("field"), pl.col("actual_address").alias("text"),
+            pl.lit("actual_address").alias("field"), "text",
         ),
         now,
     )  # fmt: skip
