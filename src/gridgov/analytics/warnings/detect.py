@@ -92,7 +92,7 @@ def fit_poisson(x: FloatArray, y: FloatArray, *, iterations: int = 30) -> FloatA
         new, *_ = np.linalg.lstsq(x * sw[:, None], z * sw, rcond=None)
         if np.max(np.abs(new - beta)) < 1e-8:
             return np.asarray(new, dtype=np.float64)
-        beta = new
+        beta = np.asarray(new, dtype=np.float64)
     return beta
 
 
