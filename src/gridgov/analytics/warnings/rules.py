@@ -157,8 +157,12 @@ class WarningConfig:
 
 def _positive(section: str, data: dict[str, Any], name: str, default: Any, kind: type) -> Any:
     value: Any = data.get(name, default)
-    types: tuple[type, ...] = (int, float) if kind is float else (int,)
-    if isinstance(value, bool) or not isinstance(value, types) or float(value) <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (kind is int and not isinstance(value, int))
+        or value <= 0
+    ):
         raise Rejected(
             f"预警配置 [{section}] {name} 须为正{'整数' if kind is int else '数'}, 不是 {value!r}",
             code="bad_warning_config",
