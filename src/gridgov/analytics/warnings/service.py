@@ -594,6 +594,7 @@ def _store(session: Session, findings: Sequence[Finding], *, config: WarningConf
         existing.add(f.key)
         active[f.subject] = fresh[-1]
         report.raised[f.kind.value] += 1
+    session.flush()
     if not fresh:
         return
     session.add_all(fresh)
