@@ -173,6 +173,16 @@ def demo(
                 console.print(summary)
     if data:
         demo_data(seed=seed, scale=data_scale)
+    if events:
+        from gridgov.analytics.warnings.service import kind_label
+        from gridgov.demo.build import raise_demo_warnings
+
+        with unit_of_work() as session:
+            raised = raise_demo_warnings(session, days=days, now=clock.now())
+        console.print(
+            f"每日预警 (回溯 {days} 天): "
+            + ", ".join(f"{kind_label(k)} {v}" for k, v in raised.items())
+        )
     if serve_after:
         serve(host=host, port=port)
 
