@@ -122,12 +122,12 @@ def _cluster(session) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def _scatter(session, rng) -> list[dict]:  # type: ignore[no-untyped-def]
-    """Background: 300 events at random grids over the 35 days."""
+    """Background: 500 events at random grids over the 63 days (7 recent + 56 baseline)."""
     codes = list(session.scalars(select(Region.code).where(Region.level == 5)))
     return [
         {"grid": codes[int(rng.integers(len(codes)))], "category": "ZF02",
-         "when": at(DAY - timedelta(days=int(rng.integers(35))))}
-        for _ in range(300)
+         "when": at(DAY - timedelta(days=62 if i == 0 else int(rng.integers(63))))}
+        for i in range(500)
     ]  # fmt: skip
 
 
@@ -144,11 +144,20 @@ def test_hotspot_fires_on_a_planted_cluster(session) -> None:  # type: ignore[no
     assert cluster[0] in {w.region_code for w in found}
     w = found[0]
     assert w.evidence["z"] > 3 and w.evidence["p_value"] <= w.evidence["bh_p_cutoff"]
+    assert w.evidence["own_poisson_p"] < CFG.hotspot.own_p
     assert "Gi*" in w.reason and w.link == f"/map?code={w.region_code}"
 
 
 def test_hotspot_is_quiet_on_scattered_events(session) -> None:  # type: ignore[no-untyped-def]
     plant_events(session, _scatter(session, np.random.default_rng(3)))
+    service.run_day(session, day=DAY, now=NOW, config=CFG, kinds=[Kind.HOTSPOT])
+    assert warnings_of(session, Kind.HOTSPOT) == []
+
+
+def test_hotspot_needs_a_full_baseline(session) -> None:  # type: ignore[no-untyped-def]
+    cluster = _cluster(session)
+    plant_events(session, [{"grid": g, "category": "ZF02", "when": at(DAY - timedelta(days=k))}
+                           for g in cluster for k in range(5)])  # fmt: skip
     service.run_day(session, day=DAY, now=NOW, config=CFG, kinds=[Kind.HOTSPOT])
     assert warnings_of(session, Kind.HOTSPOT) == []
 

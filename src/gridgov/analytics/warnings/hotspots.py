@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import gammainc
 from scipy.stats import norm
 
 FloatArray = NDArray[np.float64]
@@ -86,3 +87,13 @@ def hot_spots(values: FloatArray, neighbours: list[list[int]], *, fdr: float) ->
     z = gi_star(values, neighbours)
     p = np.asarray(norm.sf(z), dtype=np.float64)
     return HotSpots(z, p, benjamini_hochberg(p, fdr) & (z > 0), neighbours)
+
+
+def poisson_tail(count: FloatArray, mean: FloatArray) -> FloatArray:
+    """P(Y ≥ count) for Y ~ Poisson(mean) (1 for count ≤ 0)."""
+    c = np.asarray(count, dtype=float)
+    m = np.maximum(np.asarray(mean, dtype=float), 1e-12)
+    out = np.ones(np.broadcast(c, m).shape)
+    pos = c > 0
+    out[pos] = gammainc(c[pos], np.broadcast_to(m, out.shape)[pos])
+    return out

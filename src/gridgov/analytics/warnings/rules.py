@@ -120,11 +120,12 @@ class RiseConfig:
 @dataclass(frozen=True, slots=True)
 class HotspotConfig:
     recent_days: int = 7
-    baseline_days: int = 28
+    baseline_days: int = 56
     neighbours: int = 8
     fdr: float = 0.05
     min_events: int = 3
     min_grids: int = 2
+    own_p: float = 0.001
     repeat_days: int = 7
 
 
@@ -211,6 +212,7 @@ def load_config(path: Path | None = None) -> WarningConfig:
         fdr=fdr,
         min_events=_positive("hotspot", h, "min_events", hd.min_events, int),
         min_grids=_positive("hotspot", h, "min_grids", hd.min_grids, int),
+        own_p=float(_positive("hotspot", h, "own_p", hd.own_p, float)),
         repeat_days=_positive("hotspot", h, "repeat_days", hd.repeat_days, int),
     )
     dd = raw.get("dispute", {})

@@ -24,7 +24,7 @@ from gridgov.accounts.access import access_region, scope_of
 from gridgov.accounts.models import User
 from gridgov.analytics.warnings import rules
 from gridgov.analytics.warnings.detect import detect
-from gridgov.analytics.warnings.hotspots import hot_spots, knn_neighbours
+from gridgov.analytics.warnings.hotspots import hot_spots, knn_neighbours, poisson_tail
 from gridgov.analytics.warnings.models import EarlyWarning, WarningAction
 from gridgov.analytics.warnings.rules import (
     ACTIVE,
@@ -285,6 +285,9 @@ def find_hotspots(
     if len(codes) <= cfg.neighbours:
         return []
     start = day - timedelta(days=cfg.recent_days + cfg.baseline_days - 1)
+    first = session.scalar(select(func.min(Event.reported_at)))
+    if first is None or local_day(first) > start:
+        return []  # not yet a full baseline
     frame = load_events(session, start=start, end=day)
     index: dict[str, int] = cache["index"]
     idx = np.array([index.get(g, -1) for g in frame.grid], dtype=np.int64)
@@ -298,11 +301,16 @@ def find_hotspots(
     expected = base * cfg.recent_days / cfg.baseline_days
     excess = recent - expected
     hs = hot_spots(excess, cache["nb"], fdr=cfg.fdr)
+    # Gi*'s normal z is rough on sparse, skewed counts (most grids have none): a grid is named
+    # only if its own rise is unlikely under Poisson too (its baseline rate, half an event of
+    # prior so that a grid new to events is not certain to be quiet).
+    own_p = poisson_tail(recent, (base + 0.5) * cfg.recent_days / cfg.baseline_days)
     out: list[Finding] = []
     names: dict[str, str] = cache["grid_names"]
     p_sig = hs.p[hs.significant]
     cut = float(p_sig.max()) if p_sig.size else 0.0
-    for i in np.nonzero(hs.significant & (recent >= cfg.min_events) & (excess > 0))[0]:
+    named = hs.significant & (recent >= cfg.min_events) & (excess > 0) & (own_p < cfg.own_p)
+    for i in np.nonzero(named)[0]:
         hood = [int(i), *hs.neighbours[i]]
         rising = [j for j in hood if excess[j] > 0]
         if len(rising) < cfg.min_grids:
@@ -330,6 +338,7 @@ def find_hotspots(
                     "z": round(float(hs.z[i]), 4),
                     "p_value": float(hs.p[i]),
                     "bh_p_cutoff": cut,
+                    "own_poisson_p": float(own_p[i]),
                     "fdr": cfg.fdr,
                     "recent_days": cfg.recent_days,
                     "recent": int(recent[i]),
@@ -377,7 +386,8 @@ def find_disputes(session: Session, *, day: date, config: WarningConfig) -> list
         if a := rules.address_key(r.address):
             groups[("address", a)].append(r)
         if p := rules.party_key(r.reporter_phone, r.reporter_name):
-            groups[("party", p)].append(r)
+            # A name alone is common: it counts within one town; a phone city-wide.
+            groups[("party", p if p.startswith("tel:") else f"{r.grid_code[:9]}:{p}")].append(r)
     out: list[Finding] = []
     for (how, value), evs in sorted(groups.items()):
         if len(evs) < cfg.min_events or local_day(evs[-1].reported_at) != day:
@@ -388,7 +398,11 @@ def find_disputes(session: Session, *, day: date, config: WarningConfig) -> list
         if how == "address":
             what = f"同一地址「{evs[-1].address}」"
         else:
-            who = mask_phone(evs[-1].reporter_phone) if value.startswith("tel:") else value[5:]
+            who = (
+                mask_phone(evs[-1].reporter_phone)
+                if value.startswith("tel:")
+                else evs[-1].reporter_name
+            )
             what = f"同一报告人 ({who})"
         reason = (
             f"{what}近 {cfg.days} 天内发生 {len(evs)} 起纠纷类事件 ({', '.join(nos)}), "
