@@ -213,7 +213,7 @@ def find_rises(session: Session, *, day: date, config: WarningConfig) -> list[Fi
     for f in out:
         name = names.get(f.region_code, f.region_code)
         f.title = f"{name}「{f.evidence['category_name']}」事件上升"
-        f.reason = f"{name}{f.reason}"
+        f.reason = f"{name} {f.reason}"
     return out
 
 
@@ -492,22 +492,27 @@ def find_overdue_visits(session: Session, *, day: date, config: WarningConfig) -
             if every is None:
                 continue
             tagged_on = vfrom or local_day(updated)
-            due_items.append((rules.visit_due(last.get(pid), tagged_on, every), every, cls, sub))
+            due = rules.visit_due(last.get(pid), tagged_on, every)
+            due_items.append((due, every, cls, sub, tagged_on))
         if not due_items:
             continue
-        due, every, cls, sub = min(due_items)
+        due, every, cls, sub, tagged_on = min(due_items)
         if due >= day:
             continue
         labels = [
-            f"{TAG_CLASS_LABELS.get(c, c)}·{SUBTYPE_LABELS.get(s, s)}" for _, _, c, s in due_items
+            f"{TAG_CLASS_LABELS.get(c, c)}·{SUBTYPE_LABELS.get(s, s)}"
+            for _, _, c, s, _ in due_items
         ]
         name = tags[0][6]
         seen = last.get(pid)
-        reason = (
-            f"重点人员 {name} ({'、'.join(labels)}) 须每 {every} 天走访一次; 上次走访: "
-            f"{seen.isoformat() if seen else '无记录'}; 已于 {due.isoformat()} 到期, "
-            f"逾期 {(day - due).days} 天。"
-        )
+        if seen is None:
+            when = f"自 {tagged_on.isoformat()} 列为重点人员以来从未走访"
+        else:
+            when = (
+                f"上次走访 {seen.isoformat()}, 已于 {due.isoformat()} 到期, "
+                f"逾期 {(day - due).days} 天"
+            )
+        reason = f"重点人员 {name} ({'、'.join(labels)}) 须每 {every} 天走访一次; {when}。"
         out.append(
             Finding(
                 kind=Kind.VISIT,
@@ -527,7 +532,7 @@ def find_overdue_visits(session: Session, *, day: date, config: WarningConfig) -
                     "overdue_days": (day - due).days,
                 },
                 link=f"/registry/persons/{pid}",
-                sensitive=any(c == "control" for _, _, c, _ in due_items),
+                sensitive=any(c == "control" for _, _, c, _, _ in due_items),
             )
         )
     return out
