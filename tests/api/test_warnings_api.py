@@ -91,7 +91,12 @@ def test_pages_in_chinese(client, session) -> None:  # type: ignore[no-untyped-d
     r = client.get("/analytics/warnings", params={"start": "2026-13-01"})
     assert r.status_code == 422 and "起始日期" in r.text
     r = client.get(f"/analytics/warnings/{care}")
-    assert r.status_code == 200 and "预警理由" in r.text and "须每 7 天走访一次" in r.text and "从未走访" in r.text
+    assert (
+        r.status_code == 200
+        and "预警理由" in r.text
+        and "须每 7 天走访一次" in r.text
+        and "从未走访" in r.text
+    )
     assert 'href="/registry/persons/' in r.text and "签收" in r.text
     r = client.post(f"/analytics/warnings/{care}", data={"action": "acknowledge"})
     assert r.status_code == 200 and "已签收" in r.text  # followed the 303 back to the page

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gridgov.cli.common import console, fail, unit_of_work
@@ -51,7 +52,7 @@ def run(
     try:
         cfg = rules.load_config(config)
     except (DomainError, OSError, ValueError) as exc:
-        fail(getattr(exc, "msg", str(exc)))
+        fail(escape(getattr(exc, "msg", str(exc))))  # "[rise]" is not Rich markup
     with unit_of_work() as session:
         reports = service.run_days(session, first=first, last=last, now=now, config=cfg)
     if as_json:
