@@ -326,3 +326,15 @@ def test_scoping(session) -> None:  # type: ignore[no-untyped-def]
         service.list_warnings(session, outsider, service.WarningFilter(region=w.region_code))
     assert service.list_warnings(session, user(session, "town_staff"),
                                  service.WarningFilter(kind="visit")).total == 1  # fmt: skip
+
+
+def test_demo_back_fill_runs_the_job_over_the_history(session) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.demo.build import raise_demo_warnings
+
+    g = user(session, "grid_worker").region_code
+    _key_person(session, g, "service", "elderly_alone", DAY - timedelta(days=60), "冯独居")
+    raised = raise_demo_warnings(session, days=5, now=NOW)  # days up to yesterday (11-26)
+    assert raised == {"rise": 0, "hotspot": 0, "dispute": 0, "visit": 1}
+    (w,) = warnings_of(session, Kind.VISIT)
+    assert w.day == DAY - timedelta(days=4)  # raised on the first day judged
+    assert raise_demo_warnings(session, days=5, now=NOW)["visit"] == 0
