@@ -345,6 +345,52 @@ def _probe_field_route(client, headers, method: str, path: str, ctx, outside) ->
     return None
 
 
+# ---------------------------------------------------------------- analytics: early warning
+
+
+def _warning_outside(session, grid_code: str) -> int:  # type: ignore[no-untyped-def]
+    """A warning about a grid outside the town."""
+    from gridgov.analytics.warnings.models import EarlyWarning
+
+    w = EarlyWarning(kind="rise", key=f"rise:{grid_code}:ZF03:scope", subject=f"rise:{grid_code}:ZF03",
+                     region_code=grid_code, region_level=5, category_code="ZF03", day=NOW.date(),
+                     title="越界预警", reason="越界", evidence={}, link="", status="open",
+                     raised_at=NOW, updated_at=NOW)  # fmt: skip
+    session.add(w)
+    session.flush()
+    return w.id
+
+
+def _probe_warning_route(
+    client, headers, method: str, path: str, warning_id: int, outside
+) -> int | None:  # type: ignore[no-untyped-def]
+    """Early-warning routes: a warning outside is never listed, read or handled."""
+    base = "/api/v1/analytics/warnings"
+    if not (path.startswith(base) or path.startswith("/analytics/warnings")):
+        return None
+    page = not path.startswith("/api")
+    if page:
+        client.post("/login", data={"username": "town_staff", "password": "Gridgov@2026"})
+    kw = {} if page else {"headers": headers}
+    if "{warning_id}" in path:
+        url = path.replace("{warning_id}", str(warning_id))
+        if method == "POST":
+            body = {"action": "acknowledge", "note": ""}
+            r = client.post(url, data=body) if page else client.post(url, json=body, **kw)
+        else:
+            r = client.get(url, **kw)
+        assert r.status_code == 404, (method, url, r.status_code, r.text[:200])
+        return 1
+    r = client.get(path, params={"status": ""}, **kw)
+    assert r.status_code == 200 and "越界预警" not in r.text, (path, r.text[:200])
+    n = 1
+    for code in outside["region"] + outside["grid"]:
+        r = client.get(path, params={"region": code}, **kw)
+        assert r.status_code == 404, (path, code, r.status_code)
+        n += 1
+    return n
+
+
 def _walk(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
     """Every (method, path), descending into included routers (FastAPI wraps them lazily)."""
     for route in routes:
@@ -374,6 +420,7 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
     far = _event_outside(app, session, outside["grid"][0])
     records = _registry_outside(session, outside["grid"][0])
     field_ids = _field_outside(session, outside["grid"][0])
+    warning_id = _warning_outside(session, outside["grid"][0])  # analytics: early warning
     for method, path in _routes(app):
         if (method, path) in NOT_SCOPED or path.startswith(PUBLIC_PREFIXES):
             continue
@@ -384,6 +431,8 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
             n = _probe_field_route(
                 client, headers, method, path, (far, records, field_ids, points), outside
             )
+        if n is None:  # analytics: early warning
+            n = _probe_warning_route(client, headers, method, path, warning_id, outside)
         if n is not None:
             probed += n
             continue

@@ -16,6 +16,7 @@ from gridgov.cli import generate as generate_cli
 from gridgov.cli import grids as grids_cli
 from gridgov.cli import ingest as ingest_cli
 from gridgov.cli import users as users_cli
+from gridgov.cli import warnings as warnings_cli
 from gridgov.cli.common import console, fail, progress_bar, settings, unit_of_work
 from gridgov.core import clock
 from gridgov.core.errors import DomainError
@@ -32,6 +33,7 @@ app.add_typer(db_cli.app, name="db", help="数据库结构迁移")
 app.add_typer(events_cli.app, name="events", help="事件: 时间线校验、时限扫描、事件目录")
 app.add_typer(events_cli.open311_app, name="open311", help="Open311 接口: 签发 api_key")
 app.add_typer(field_cli.app, name="field", help="移动端: 巡查轨迹保存期限")
+app.add_typer(warnings_cli.app, name="warnings", help="预警: 每日预警任务")
 app.command("ingest")(ingest_cli.ingest)
 app.command("resolve")(ingest_cli.resolve)
 app.command("generate")(generate_cli.generate)
@@ -171,6 +173,16 @@ def demo(
                 console.print(summary)
     if data:
         demo_data(seed=seed, scale=data_scale)
+    if events:
+        from gridgov.analytics.warnings.service import kind_label
+        from gridgov.demo.build import raise_demo_warnings
+
+        with unit_of_work() as session:
+            raised = raise_demo_warnings(session, days=days, now=clock.now())
+        console.print(
+            f"每日预警 (回溯 {days} 天): "
+            + ", ".join(f"{kind_label(k)} {v}" for k, v in raised.items())
+        )
     if serve_after:
         serve(host=host, port=port)
 

@@ -175,3 +175,16 @@ def create_demo_accounts(session: Session, *, now: datetime) -> list[DemoAccount
             session, actor=admin, grid_code=worker.region_code, username=worker.username, now=now
         )
     return accounts
+
+
+def raise_demo_warnings(session: Session, *, days: int, now: datetime) -> dict[str, int]:
+    """Run the daily early-warning job over the demo's history, one run per day up to yesterday
+    (idempotent, so a second demo run adds nothing); the number raised per kind."""
+    from datetime import timedelta
+
+    from gridgov.analytics.warnings.service import run_days
+    from gridgov.core.clock import local
+
+    last = local(now).date() - timedelta(days=1)
+    reports = run_days(session, first=last - timedelta(days=days - 1), last=last, now=now)
+    return {k: sum(r.raised[k] for r in reports) for k in reports[0].raised}
