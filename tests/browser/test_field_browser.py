@@ -174,11 +174,10 @@ def _fill_report(page, site: FieldSite, category: str, description: str) -> None
 
 
 def test_login_home_and_report_with_photo_and_position(field_site, browser) -> None:  # type: ignore[no-untyped-def]
-    """A grid worker's report goes to the worklist of the grid's village (the receiving unit
-    for every report from a grid); it reaches the town only once the village forwards it (the
-    workflow's escalate/dispatch step, covered by the events tests), so the town's *worklist*
-    does not hold it on report. What the town has at once is the event in its jurisdiction:
-    the test finds it there through the town's search."""
+    """A grid worker's report goes to the to-do list of the grid's village (the receiving unit
+    for every report from a grid) and appears at once in the town's worklist of open events in
+    its area (辖区在办), where the town's command centre watches and supervises it; it enters
+    the town's own to-do list only if the village forwards it (covered by the events tests)."""
     from gridgov.events.models import Event, Photo
     from gridgov.geo.models import Region
 
@@ -210,18 +209,20 @@ def test_login_home_and_report_with_photo_and_position(field_site, browser) -> N
     assert holder == village[0]  # the grid's village received it
     assert ev.holder_unit == site.data.grid_code[:12]
 
-    # The event is in the village's worklist and found by the town.
+    # The event is in the village's to-do list and in the town's area worklist.
     desk = browser.new_page(viewport={"width": 1280, "height": 900})
-    for who, target in (("village_staff", "/events?list=todo"),
-                        ("town_staff", f"/events?list=search&q={number}")):  # fmt: skip
+    for who, target, shot in (("village_staff", "/events?list=todo", "05-village-worklist.png"),
+                              ("town_staff", "/events?list=area", "20-town-worklist.png")):  # fmt: skip
         desk.context.clear_cookies()
         desk.goto(f"{site.base}/login?next={target.replace('&', '%26').replace('?', '%3F')}")
         desk.fill("#username", who)
         desk.fill("#password", DEMO_PASSWORD)
         desk.click("button[type=submit]")
+        expect(desk.locator("#worklists .nav-link.active")).to_contain_text(
+            "待办" if who == "village_staff" else "辖区在办"
+        )
         expect(desk.locator("#event-table")).to_contain_text(number)
-        if who == "village_staff":
-            desk.screenshot(path=str(OUT / "05-village-worklist.png"))
+        desk.screenshot(path=str(OUT / shot))
     # The desk page shows how precise the worker's position was.
     desk.goto(f"{site.base}/events/{number}")
     expect(desk.locator("#location-accuracy")).to_contain_text("±8 米")
@@ -404,12 +405,11 @@ def test_offline_report_syncs_once_on_reconnect(field_site, browser) -> None:  #
             route.continue_()
 
     page.route("**/api/field/sync", lose_answer)
-    context.set_offline(False)
-    for _ in range(100):  # the 'online' event starts a sync
-        if lost:
-            break
-        page.wait_for_timeout(100)
+    # The 'online' event starts a sync; its answer is lost (the request fails in the page).
+    with page.expect_event("requestfailed", lambda r: r.url.endswith("/api/field/sync")):
+        context.set_offline(False)
     expect(page.locator("#queue-count")).to_have_text("1")
+    # Pressed while the failed round may still be ending: a new round follows it.
     page.click("#sync-now")
     expect(page.locator("#queue-count")).to_have_text("0")
     expect(page.locator("#queue-done")).to_contain_text("编号")
@@ -726,4 +726,36 @@ def test_refused_photo_upload_is_shown_with_its_reason(field_site, browser) -> N
     page.unroute_all(behavior="ignoreErrors")
     page.click("#queue-refused .ack")
     expect(page.locator("#queue-refused")).to_contain_text("无")
+    context.close()
+
+
+def test_an_older_search_answering_late_does_not_replace_the_newer(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    """Opening the visit screen, picking a kind and typing each start a search; the answers
+    may come back in any order, and only the latest search's is shown."""
+    site = field_site
+    context = _phone(browser, site)
+    page = _login(context, site)
+    held = []
+
+    def hold_unfiltered(route):  # type: ignore[no-untyped-def]
+        if "q=&" in route.request.url or route.request.url.endswith("q="):
+            held.append(route)  # answered only after the filtered search
+        else:
+            route.continue_()
+
+    page.route("**/api/field/targets?*", hold_unfiltered)
+    page.click("#tabbar [data-go=visit]")
+    page.click("[data-kind=person]")
+    page.fill("#visit-search", "张走访")
+    expect(page.locator("#visit-targets [data-target]")).to_have_count(1)
+    assert len(held) == 2  # the screen's own search (houses) and the kind's (persons)
+    for route in held:
+        with page.expect_event("requestfinished", lambda r, u=route.request.url: r.url == u):
+            route.continue_()
+    page.wait_for_function("() => state.searching === 0")
+    expect(page.locator("#visit-targets [data-target]")).to_have_count(1)
+    expect(page.locator("#visit-targets")).to_contain_text("张走访")
+    page.locator("#visit-targets [data-target]").first.click()
+    expect(page.locator("#visit-target")).to_contain_text("张走访")
+    page.unroute_all(behavior="ignoreErrors")
     context.close()

@@ -342,7 +342,7 @@ def post_action(
 @router.get(
     "/worklists/{name}",
     response_model=EventPage,
-    summary="工作清单: todo, due_soon, overdue, supervised, done",
+    summary="工作清单: todo, due_soon, overdue, area (辖区在办), supervised, done",
 )
 def worklist(
     name: str,

@@ -1176,6 +1176,9 @@ WORKLISTS = {
     "todo": "待办",
     "due_soon": "临期",
     "overdue": "超期",
+    # Every open event in the user's area, whoever holds it: what a town (or district) command
+    # centre watches and supervises, e.g. a grid worker's report while its village handles it.
+    "area": "辖区在办",
     "supervised": "督办",
     "done": "已办",
 }
@@ -1218,6 +1221,8 @@ def worklist_query(user: User, name: str, now: datetime) -> Select[Any]:
         stmt = stmt.where(holding, Event.warning_level == 1)
     elif name == "overdue":
         stmt = stmt.where(holding, or_(Event.warning_level >= 2, Event.deadline_at <= now))
+    elif name == "area":
+        stmt = stmt.where(Event.status.in_([s.value for s in OPEN_STATUSES]))
     elif name == "supervised":
         stmt = stmt.where(
             Event.status.in_([s.value for s in OPEN_STATUSES]), Event.supervised_count > 0

@@ -229,10 +229,21 @@ const MAX_SERVER_ERRORS = 3;
 let backoffMs = 0;
 let backoffUntil = 0;
 
+let again = null; // the round that follows the one under way
 function sync(auto = false) {
   if (auto && Date.now() < backoffUntil) return Promise.resolve();
-  if (!syncing) syncing = doSync().finally(() => { syncing = null; });
-  return syncing;
+  if (!syncing) {
+    syncing = doSync().finally(() => { syncing = null; });
+    return syncing;
+  }
+  // A round is under way and may have read the queue before this call (an item just queued,
+  // "立即同步" pressed while a failed round is still ending): one more full round after it,
+  // shared by every call made meanwhile, so a call always ends with a round that began after it.
+  if (!again) {
+    const next = () => { again = null; return sync(); };
+    again = syncing.then(next, next);
+  }
+  return again;
 }
 
 // The server could not handle this item: keep the reason and the count on the item; after
@@ -396,13 +407,8 @@ async function renderQueue() {
 }
 
 async function outcome(key, box, okText) {
-  await sync();
-  let item = await FieldStore.get(key);
-  // A sync already running when the item was queued did not carry it: one more round.
-  if (item.status === "waiting" && navigator.onLine && !item.lastError) {
-    await sync();
-    item = await FieldStore.get(key);
-  }
+  await sync(); // a round that began after the item was queued
+  const item = await FieldStore.get(key);
   const el = $(box);
   el.hidden = false;
   el.className = "alert mt-2 " + (item.status === "done" ? "alert-success" : item.status === "refused" ? "alert-danger" : "alert-warning");
@@ -624,19 +630,35 @@ async function submitReport(ev) {
 
 // ---- visits
 
+// Searches overlap (opening the screen, picking a kind, typing): only the answer to the latest
+// one is shown, whatever order the answers arrive in. `state.searching` counts those under way.
+let searchSeq = 0;
+state.searching = 0;
+
 async function searchTargets(near) {
-  const params = new URLSearchParams({ kind: state.visitKind, q: $("#visit-search").value.trim() });
-  if (near) {
-    const p = await locate();
-    if (p) { params.set("lon", p.lon); params.set("lat", p.lat); }
+  const seq = ++searchSeq;
+  state.searching += 1;
+  try {
+    const params = new URLSearchParams({ kind: state.visitKind, q: $("#visit-search").value.trim() });
+    if (near) {
+      const p = await locate();
+      if (p) { params.set("lon", p.lon); params.set("lat", p.lat); }
+    }
+    await showTargets(seq, params);
+  } finally {
+    state.searching -= 1;
   }
+}
+
+async function showTargets(seq, params) {
   try {
     const r = await api("/api/field/targets?" + params);
     const list = r.ok ? await r.json() : [];
+    if (seq !== searchSeq) return; // the answer to an older search: a newer one was asked
     state.targets = list;
     $("#visit-targets").innerHTML = list.map((t, i) => `<li class="list-group-item list-group-item-action" data-target="${i}">${esc(t.label)}<br><span class="text-secondary">${esc(t.detail)}${t.distance_m != null ? " · " + fmtMeters(t.distance_m) : ""}</span></li>`).join("") || '<li class="list-group-item text-secondary">没有找到</li>';
   } catch (e) {
-    if (!(e instanceof AuthError)) $("#visit-targets").innerHTML = '<li class="list-group-item text-secondary">离线时无法搜索</li>';
+    if (seq === searchSeq && !(e instanceof AuthError)) $("#visit-targets").innerHTML = '<li class="list-group-item text-secondary">离线时无法搜索</li>';
   }
 }
 
