@@ -394,23 +394,24 @@ def test_offline_report_syncs_once_on_reconnect(field_site, browser) -> None:  #
 
     # The first answer after reconnecting is lost on the way back (the server did the work):
     # the item stays queued, and the next sync replays its key instead of reporting twice.
-    lost: list[int] = []
+    held: list = []  # type: ignore[type-arg]
 
-    def lose_answer(route):  # type: ignore[no-untyped-def]
-        if not lost:
-            resp = route.fetch()
-            lost.append(resp.status)
-            route.abort("connectionreset")
+    def hold_first(route):  # type: ignore[no-untyped-def]
+        if not held:
+            held.append(route)  # answered below, once "立即同步" has been pressed
         else:
             route.continue_()
 
-    page.route("**/api/field/sync", lose_answer)
-    # The 'online' event starts a sync; its answer is lost (the request fails in the page).
-    with page.expect_event("requestfailed", lambda r: r.url.endswith("/api/field/sync")):
+    page.route("**/api/field/sync", hold_first)
+    # The 'online' event starts a sync.
+    with page.expect_request(lambda r: r.url.endswith("/api/field/sync")):
         context.set_offline(False)
     expect(page.locator("#queue-count")).to_have_text("1")
-    # Pressed while the failed round may still be ending: a new round follows it.
+    # Pressed while that round still waits for its answer: another round follows it.
     page.click("#sync-now")
+    assert len(held) == 1  # the handler ran before the driver answered the calls above
+    lost = [held[0].fetch().status]
+    held[0].abort("connectionreset")
     expect(page.locator("#queue-count")).to_have_text("0")
     expect(page.locator("#queue-done")).to_contain_text("编号")
     _shot(page, "14-synced.png")
@@ -429,26 +430,45 @@ def test_offline_report_syncs_once_on_reconnect(field_site, browser) -> None:  #
 
 
 def test_refused_upload_is_shown_with_its_reason(field_site, browser) -> None:  # type: ignore[no-untyped-def]
+    from gridgov.registry.models import Person
+
     site = field_site
     context = _phone(browser, site)
     page = _login(context, site)
     page.click("#tabbar [data-go=visit]")
     page.click("[data-kind=person]")
-    page.fill("#visit-search", "李独居")
+    page.fill("#visit-search", "张走访")
     expect(page.locator("#visit-targets [data-target]")).to_have_count(1)
-    expect(page.locator("#visit-targets")).to_contain_text("李独居")
+    expect(page.locator("#visit-targets")).to_contain_text("张走访")
     page.locator("#visit-targets [data-target]").first.click()
     page.fill("#fact-phone", "12345")
     page.click("#visit-form button[type=submit]")
     expect(page.locator("#visit-done")).to_contain_text("提交被退回")
-    expect(page.locator("#visit-target")).to_contain_text("李独居")
+    expect(page.locator("#visit-target")).to_contain_text("张走访")
     expect(page.locator("#visit-done")).to_contain_text("联系电话 phone")
     expect(page.locator("#net-state")).to_have_text("1 项被退回")
     page.click("#sync-badge")
     expect(page.locator("#queue-refused")).to_contain_text("联系电话 phone 须为 7–12 位数字")
     _shot(page, "15-refused.png")
-    page.click("#queue-refused .ack")
+    # Corrected and sent again from the queue: a new item (a new key), the refused one replaced.
+    page.click("#queue-refused .edit")
+    phone = page.locator("#queue-refused [data-field='facts.phone']")
+    expect(phone).to_have_value("12345")
+    expect(page.locator("#queue-refused [data-field='notes']")).to_be_visible()
+    phone.fill("13912345670")
+    page.click("#queue-refused .resend-send")
     expect(page.locator("#queue-refused")).to_contain_text("无")
+    expect(page.locator("#queue-done li").first).to_contain_text("已记录走访: 张走访")
+    expect(page.locator("#net-state")).to_have_text("在线")
+    (person,) = _query(site.url, select(Person.phone).where(Person.name == "张走访"))
+    assert person == ("13912345670",)
+    # Another account's unsent work on this device: counted, not shown.
+    page.evaluate("""() => FieldStore.put({ key: "visit-of-another-user", seq: 1, user: "other_worker",
+        kind: "visit", payload: { notes: "王某某家中走访" }, blobs: [], shas: [], label: "王某某",
+        status: "waiting", created: new Date().toISOString(), result: null }).then(renderQueue)""")
+    expect(page.locator("#queue-others")).to_contain_text("另有 1 项其他账号的待发送内容")
+    expect(page.locator("#screen-queue")).not_to_contain_text("王某某")
+    expect(page.locator("#queue-count")).to_have_text("0")
     context.close()
 
 
