@@ -234,6 +234,7 @@ def report(
         reporter_phone=body.reporter_phone,
         self_close=body.self_close,
         result=body.result,
+        after_photos=body.after_photos,
     )
     outcome = service.report_event(
         session,

@@ -383,6 +383,10 @@ def report_event(
     if discovered > now + timedelta(minutes=5):
         raise Rejected("发现时间 discovered_at 不能晚于当前时间", code="future_time")
     _check_photos(session, data.photos)
+    if data.after_photos and not data.self_close:
+        raise Rejected(
+            "只有当场处置结案 (self_close) 才附处置后照片 after_photos", code="bad_photos"
+        )
     accuracy = data.accuracy_m
     check_accuracy(accuracy)
     grid_code, lon, lat = _where(session, data, user, channel)
@@ -612,8 +616,8 @@ def _self_close(
         )
     if user is None or Role.GRID_WORKER not in user.roles or user.region_code != ev.grid_code:
         raise Forbidden("只有事发网格的网格员可以当场自行处置结案", code="not_allowed")
-    # The after photos belong to the closing step. Callers without a separate after-photo
-    # field (the desk form, the REST API) still pass them with the report's photos.
+    # The after photos belong to the closing step (the field app, the desk form and the REST API
+    # have a field for them); a caller that passes only the report's photos closes with those.
     after = list(data.after_photos) or list(data.photos)
     if not after:
         raise Rejected("自行处置结案须附处置后的照片", code="photo_required")
