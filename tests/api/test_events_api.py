@@ -531,6 +531,51 @@ def test_photo_upload_self_close_and_thumbnail_scope(client, session) -> None:  
     assert client.get(f"{API}/photos/{sha}", headers=outsider).status_code == 404
 
 
+def test_self_close_with_a_separate_after_photo_in_the_api_and_the_desk_form(  # type: ignore[no-untyped-def]
+    client, session
+) -> None:
+    """The after photo goes on the closing step only; the report keeps the scene photos (the
+    only ones a public page could show)."""
+    worker = bearer(client, "grid_worker")
+    shas = []
+    for color in ("red", "green"):
+        r = client.post(f"{API}/photos", files={"file": ("p.png", png_bytes(color), "image/png")},
+                        headers=worker)  # fmt: skip
+        shas.append(r.json()["sha256"])
+    scene, after = shas
+    ev = report(client, session, worker, photos=[scene], after_photos=[after], self_close=True,
+                result="已当场清理")  # fmt: skip
+    assert ev["status"] == "closed" and ev["photos"] == [scene]
+    timeline = client.get(f"{API}/events/{ev['tracking_no']}/timeline", headers=worker).json()
+    assert [(e["action"], e["attachments"]) for e in timeline] == [
+        ("report", [scene]), ("self_close", [after])
+    ]  # fmt: skip
+    # An after photo belongs to a self-closure only.
+    r = client.post(f"{API}/events", json=report_body(session, photos=[scene],
+                    after_photos=[after]), headers=worker)  # fmt: skip
+    assert r.status_code == 422 and error_code(r) == "bad_photos"
+
+    # The desk form has its own file field for the after photo.
+    client.post("/login", data={"username": "grid_worker", "password": "Gridgov@2026"})
+    assert 'name="after_photos"' in client.get("/events/new").text
+    lon, lat = point_in(session, user(session, "grid_worker").region_code)
+    r = client.post(
+        "/events/new",
+        data={"category": "ZF03", "description": "桌面上报自结案", "lon": str(lon),
+              "lat": str(lat), "self_close": "on", "result": "已清理"},
+        files=[("photos", ("scene.png", png_bytes("blue"), "image/png")),
+               ("after_photos", ("after.png", png_bytes("yellow"), "image/png"))],
+        follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 303, r.text
+    no = r.headers["location"].split("/events/")[1].split("?")[0]
+    blue, yellow = (hashlib.sha256(png_bytes(c)).hexdigest() for c in ("blue", "yellow"))
+    timeline = client.get(f"{API}/events/{no}/timeline", headers=worker).json()
+    assert [(e["action"], e["attachments"]) for e in timeline] == [
+        ("report", [blue]), ("self_close", [yellow])
+    ]  # fmt: skip
+
+
 def test_self_close_without_photo_is_refused(client, session) -> None:  # type: ignore[no-untyped-def]
     r = client.post(
         f"{API}/events",

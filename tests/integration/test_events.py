@@ -434,6 +434,24 @@ def test_worklists(session, ctx) -> None:  # type: ignore[no-untyped-def]
     assert ev in session.scalars(service.worklist_query(vs, "supervised", ev.deadline_at)).all()
 
 
+def test_area_worklist_holds_open_events_of_the_area_whoever_holds_them(session, ctx) -> None:  # type: ignore[no-untyped-def]
+    """A grid worker's report goes to its village; the town sees it at once in its area list
+    (辖区在办), not in its own to-do list, and no longer once it is closed."""
+    ev = report(session, ctx, "grid_worker", "ZF03")
+    town = user(session, "town_staff")
+    assert ev.holder_unit == ev.village_code
+    assert ev not in session.scalars(service.worklist_query(town, "todo", NOW)).all()
+    assert ev in session.scalars(service.worklist_query(town, "area", NOW)).all()
+    vs = user(session, "village_staff")
+    assert ev in session.scalars(service.worklist_query(vs, "area", NOW)).all()
+    ev = act(session, ctx, "village_staff", ev, "accept")
+    ev = act(session, ctx, "village_staff", ev, "dispatch")
+    assert ev in session.scalars(service.worklist_query(town, "area", NOW)).all()
+    ev.status = "closed"
+    session.flush()
+    assert ev not in session.scalars(service.worklist_query(town, "area", NOW)).all()
+
+
 def test_a_unit_may_handle_an_event_itself(session, ctx) -> None:  # type: ignore[no-untyped-def]
     ev = report(session, ctx, "grid_worker", "ZF04")  # small adverts: the village's business
     assert ev.tracking_no[0].isalpha() and len(ev.tracking_no) == 10

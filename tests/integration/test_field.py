@@ -190,6 +190,31 @@ def test_tracks_are_for_the_worker_and_supervisors_and_are_purged(session, worke
     assert session.get(PatrolDay, (worker.id, service.local_day(NOW))) is not None
 
 
+def test_a_late_batch_for_a_purged_track_is_refused_and_the_figures_stay(  # type: ignore[no-untyped-def]
+    session, worker, data
+) -> None:
+    service.start_patrol(session, user=worker, key="patrol-0003", started_at=NOW, now=NOW)
+    pts = [
+        service.PointInput(NOW + timedelta(seconds=30 * i), data.lon, data.lat + i * STEP, 5.0)
+        for i in range(10)
+    ]
+    later = NOW + timedelta(minutes=10)
+    service.add_points(session, user=worker, key="patrol-0003", points=pts[:4], now=later)
+    p = service.stop_patrol(session, user=worker, key="patrol-0003", ended_at=later, now=later)
+    kept = (p.points, p.distance_m, p.buildings_covered, p.coverage)
+    assert kept[2] == 3
+    purged_at = NOW + timedelta(days=91)
+    assert service.purge_tracks(session, keep_days=90, now=purged_at) == 4
+    # A device that was offline for months sends the rest of the track.
+    with pytest.raises(Rejected) as refused:
+        service.add_points(session, user=worker, key="patrol-0003", points=pts[4:], now=purged_at)
+    assert refused.value.code == "track_purged"
+    p = session.get(Patrol, p.id)
+    assert (p.points, p.distance_m, p.buildings_covered, p.coverage) == kept
+    day = session.get(PatrolDay, (worker.id, service.local_day(NOW)))
+    assert day.buildings_covered == 3 and day.coverage == pytest.approx(0.6)
+
+
 def test_check_task_confirm_or_value_found_on_site(session, ctx, worker, data) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(Rejected, match="choice"):
         service.resolve_check_task(session, user=worker, task_id=data.task_id,

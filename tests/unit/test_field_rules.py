@@ -43,7 +43,7 @@ def test_duration_to_stop_or_last_fix() -> None:
 
 
 def test_coverage_counts_buildings_within_50_m_of_a_segment() -> None:
-    track = [Fix(T0, 121.5, 29.8), Fix(T0 + timedelta(minutes=5), 121.5, 29.803)]
+    track = [Fix(T0, 121.5, 29.8), Fix(T0 + timedelta(minutes=2), 121.5, 29.803)]
     # Beside the middle of the segment: 30 m east (in), 80 m east (out); beyond the end: 40 m (in).
     east_30 = 30 / (111_195 * 0.8678)  # cos(29.8°) ≈ 0.8678
     east_80 = 80 / (111_195 * 0.8678)
@@ -56,6 +56,22 @@ def test_coverage_counts_buildings_within_50_m_of_a_segment() -> None:
     cov = rules.coverage([track], buildings)
     assert (cov.buildings, cov.covered) == (3, 2)
     assert cov.share == pytest.approx(2 / 3)
+
+
+def test_coverage_does_not_draw_a_line_across_a_gap_in_the_sampling() -> None:
+    """The app samples every 10 s while open; a fix 20 minutes after the last one (the app was
+    closed meanwhile) does not cover the buildings along the straight line between them."""
+    middle = [(121.5, 29.8015)]  # on the line, ~170 m from either end
+    ends = [(121.5, 29.8), (121.5, 29.803)]
+    walked = [Fix(T0 + timedelta(seconds=10 * i), 121.5, 29.8 + i * 1e-4) for i in range(31)]
+    assert rules.covered([walked], middle + ends) == [True, True, True]
+    jumped = [Fix(T0, 121.5, 29.8), Fix(T0 + timedelta(minutes=20), 121.5, 29.803)]
+    assert rules.covered([jumped], middle + ends) == [False, True, True]
+    # A gap in the middle of a sampled walk: the walked parts still count.
+    gap = [*walked[:5], *(Fix(f.at + timedelta(minutes=20), f.lon, f.lat) for f in walked[26:])]
+    assert rules.covered([gap], middle + ends) == [False, True, True]
+    # The distance keeps the straight line: the least the worker moved.
+    assert rules.track_length_m(jumped) == pytest.approx(3 * M_PER_MILLIDEG_LAT, rel=1e-3)
 
 
 def test_coverage_of_no_buildings_or_no_track() -> None:

@@ -234,6 +234,7 @@ def report(
         reporter_phone=body.reporter_phone,
         self_close=body.self_close,
         result=body.result,
+        after_photos=body.after_photos,
     )
     outcome = service.report_event(
         session,
@@ -342,7 +343,7 @@ def post_action(
 @router.get(
     "/worklists/{name}",
     response_model=EventPage,
-    summary="工作清单: todo, due_soon, overdue, supervised, done",
+    summary="工作清单: todo, due_soon, overdue, area (辖区在办), supervised, done",
 )
 def worklist(
     name: str,

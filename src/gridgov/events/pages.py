@@ -151,21 +151,32 @@ def new_event_page(request: Request, user: PageUser, session: SessionDep, ctx: C
     )
 
 
-async def _photo_bytes(request: Request) -> tuple[dict[str, str], list[tuple[str, bytes]]]:
+AFTER_PHOTOS = "after_photos"  # the self-closure's after photos, a file field of their own
+
+
+async def _photo_bytes(
+    request: Request,
+) -> tuple[dict[str, str], list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """The form's text fields, its photos, and its after photos (field AFTER_PHOTOS)."""
     form = await request.form()
     fields: dict[str, str] = {}
     files: list[tuple[str, bytes]] = []
+    after: list[tuple[str, bytes]] = []
     for key, value in form.multi_items():
         if isinstance(value, str):
             fields[key] = value
         elif isinstance(value, UploadFile) or hasattr(value, "read"):
             data = await value.read()
             if data:
-                files.append((getattr(value, "filename", "") or "", data))
-    return fields, files
+                (after if key == AFTER_PHOTOS else files).append(
+                    (getattr(value, "filename", "") or "", data)
+                )
+    return fields, files, after
 
 
-def _report_input(fields: dict[str, str], photos: list[str]) -> service.ReportInput:
+def _report_input(
+    fields: dict[str, str], photos: list[str], after: list[str] | None = None
+) -> service.ReportInput:
     def num(name: str) -> float | None:
         v = fields.get(name, "").strip()
         if not v:
@@ -185,6 +196,7 @@ def _report_input(fields: dict[str, str], photos: list[str]) -> service.ReportIn
         grid_code=fields.get("grid_code", "").strip() or None,
         address=fields.get("address", ""),
         photos=photos,
+        after_photos=list(after or []),
         reporter_name=fields.get("reporter_name", ""),
         reporter_phone=fields.get("reporter_phone", ""),
         self_close=fields.get("self_close") == "on",
@@ -196,24 +208,27 @@ def _report_input(fields: dict[str, str], photos: list[str]) -> service.ReportIn
 async def new_event_submit(
     request: Request, user: PageUser, session: SessionDep, ctx: Ctx
 ) -> Response:
-    fields, files = await _photo_bytes(request)
+    fields, files, after_files = await _photo_bytes(request)
     from starlette.concurrency import run_in_threadpool
 
     # The request's own session (one transaction per request; SQLite allows one writer).
     def work() -> Response:
         try:
             now = clock.now()
-            photos = [
-                service.upload_photo(
-                    session, ctx=ctx, user=user, data=d, filename=n, now=now
-                ).sha256
-                for n, d in files
-            ]
+            photos, after = (
+                [
+                    service.upload_photo(
+                        session, ctx=ctx, user=user, data=d, filename=n, now=now
+                    ).sha256
+                    for n, d in group
+                ]
+                for group in (files, after_files)
+            )
             outcome = service.report_event(
                 session,
                 ctx=ctx,
                 user=user,
-                data=_report_input(fields, photos),
+                data=_report_input(fields, photos, after),
                 channel=fields.get("channel") or default_channel(user.roles),
                 now=now,
                 idempotency_key=fields.get("idempotency_key") or None,
@@ -372,7 +387,7 @@ def public_report_page(request: Request, ctx: Ctx) -> Response:
 
 @router.post("/report", response_model=None)
 async def public_report_submit(request: Request, session: SessionDep, ctx: Ctx) -> Response:
-    fields, files = await _photo_bytes(request)
+    fields, files, _ = await _photo_bytes(request)  # a resident's report has no self-closure
     from starlette.concurrency import run_in_threadpool
 
     def work() -> Response:

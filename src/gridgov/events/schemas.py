@@ -32,6 +32,10 @@ class ReportIn(BaseModel):
     reporter_phone: str = Field(default="", max_length=32)
     self_close: bool = Field(default=False, description="网格员当场处置结案 (自结案)")
     result: str = Field(default="", max_length=2000, description="自结案的处置结果")
+    after_photos: list[str] = Field(
+        default_factory=list,
+        description="自结案的处置后照片 sha256 (附在结案环节, 不对外公开); 不填时用 photos",
+    )
 
 
 class ActIn(BaseModel):

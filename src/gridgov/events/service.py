@@ -383,6 +383,10 @@ def report_event(
     if discovered > now + timedelta(minutes=5):
         raise Rejected("发现时间 discovered_at 不能晚于当前时间", code="future_time")
     _check_photos(session, data.photos)
+    if data.after_photos and not data.self_close:
+        raise Rejected(
+            "只有当场处置结案 (self_close) 才附处置后照片 after_photos", code="bad_photos"
+        )
     accuracy = data.accuracy_m
     check_accuracy(accuracy)
     grid_code, lon, lat = _where(session, data, user, channel)
@@ -612,8 +616,8 @@ def _self_close(
         )
     if user is None or Role.GRID_WORKER not in user.roles or user.region_code != ev.grid_code:
         raise Forbidden("只有事发网格的网格员可以当场自行处置结案", code="not_allowed")
-    # The after photos belong to the closing step. Callers without a separate after-photo
-    # field (the desk form, the REST API) still pass them with the report's photos.
+    # The after photos belong to the closing step (the field app, the desk form and the REST API
+    # have a field for them); a caller that passes only the report's photos closes with those.
     after = list(data.after_photos) or list(data.photos)
     if not after:
         raise Rejected("自行处置结案须附处置后的照片", code="photo_required")
@@ -1176,6 +1180,9 @@ WORKLISTS = {
     "todo": "待办",
     "due_soon": "临期",
     "overdue": "超期",
+    # Every open event in the user's area, whoever holds it: what a town (or district) command
+    # centre watches and supervises, e.g. a grid worker's report while its village handles it.
+    "area": "辖区在办",
     "supervised": "督办",
     "done": "已办",
 }
@@ -1218,6 +1225,8 @@ def worklist_query(user: User, name: str, now: datetime) -> Select[Any]:
         stmt = stmt.where(holding, Event.warning_level == 1)
     elif name == "overdue":
         stmt = stmt.where(holding, or_(Event.warning_level >= 2, Event.deadline_at <= now))
+    elif name == "area":
+        stmt = stmt.where(Event.status.in_([s.value for s in OPEN_STATUSES]))
     elif name == "supervised":
         stmt = stmt.where(
             Event.status.in_([s.value for s in OPEN_STATUSES]), Event.supervised_count > 0

@@ -17,6 +17,10 @@ EARTH_RADIUS_M = 6_371_008.8
 COVER_RADIUS_M = 50.0  # a building counts as covered when the track passes within this distance
 MAX_ACCURACY_M = 100.0  # fixes less precise than this are kept but ignored for the figures
 MAX_SPEED_MS = 15.0  # a jump faster than this (54 km/h) between fixes is a bad fix, not a walk
+# Fixes further apart than this were not sampled in one go (the app was closed or asleep; it
+# samples every 10 s while open): coverage does not draw a straight line across the gap, only
+# its two ends count. The distance still adds the straight line (the least the worker moved).
+MAX_GAP_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +82,7 @@ def covered(
     """For each building point (lon, lat): whether any track passes within `radius_m` of it.
 
     Distance to each segment of each track (a lone fix counts as a point), vectorised over the
-    buildings.
+    buildings; a segment across a gap longer than MAX_GAP_S counts as its two end points.
     """
     if not buildings:
         return []
@@ -97,11 +101,15 @@ def covered(
             hit |= np.hypot(bx - tx[0], by - ty[0]) <= radius_m
             continue
         for i in range(len(pts) - 1):
-            ax, ay, dx, dy = tx[i], ty[i], tx[i + 1] - tx[i], ty[i + 1] - ty[i]
+            ax, ay = float(tx[i]), float(ty[i])
+            dx, dy = float(tx[i + 1]) - ax, float(ty[i + 1]) - ay
+            if (pts[i + 1].at - pts[i].at).total_seconds() > MAX_GAP_S:
+                dx = dy = 0.0  # not walked as sampled: only its ends count
             seg = dx * dx + dy * dy
             t = np.zeros(len(b)) if seg == 0 else ((bx - ax) * dx + (by - ay) * dy) / seg
             t = np.clip(t, 0.0, 1.0)
             hit |= np.hypot(bx - (ax + t * dx), by - (ay + t * dy)) <= radius_m
+        hit |= np.hypot(bx - tx[-1], by - ty[-1]) <= radius_m
     return [bool(h) for h in hit]
 
 

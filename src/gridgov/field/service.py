@@ -623,6 +623,12 @@ def add_points(
     and named in `skipped`; the batch's other points are kept."""
     _need_grid_worker(user)
     patrol = _own_patrol(session, user, key)
+    if patrol.track_purged_at is not None:
+        # Its track is gone: figures computed from a late batch alone would replace the kept ones.
+        raise Rejected(
+            f"巡查 {key} 的轨迹已超过保存期限并已删除, 不再接收轨迹点 (里程、覆盖率等统计保持不变)",
+            code="track_purged",
+        )
     if len(points) > MAX_POINTS:
         raise Rejected(f"每批最多 {MAX_POINTS} 个轨迹点 points", code="too_many_points")
     have = set(session.scalars(select(TrackPoint.at).where(TrackPoint.patrol_id == patrol.id)))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gridgov.db.bulk import copy_frame
@@ -43,7 +43,7 @@ from gridgov.registry.models import (
     PersonOrg,
     RecordLink,
 )
-from gridgov.registry.survive_frame import CANDIDATE_SCHEMA, decide_frame
+from gridgov.registry.survive_frame import CANDIDATE_SCHEMA, FrameDecisions, decide_frame
 from gridgov.registry.survivorship import Survivorship, shipped_survivorship
 
 # Source records per survivorship part: a part's candidates and their sorts stay well under a GB.
@@ -243,6 +243,62 @@ class _Decided:
     tasks: pl.DataFrame  # key, field, kind, candidates (JSON text)
 
 
+def confirmed_answers(session: Session, entity: str) -> pl.DataFrame:
+    """The legal facts grid workers confirmed on resolved check tasks of `entity` ("person",
+    "org"): key, field, the confirmed value and source, and the values the task offered
+    (`values`); the latest answer per record and field."""
+    rows = session.execute(
+        select(CheckTask.entity_id, CheckTask.field, CheckTask.candidates, CheckTask.resolution)
+        .where(CheckTask.entity == entity, CheckTask.status == "resolved")
+        .order_by(CheckTask.resolved_at, CheckTask.id)
+    ).all()
+    out: dict[tuple[int, str], dict[str, Any]] = {}
+    for key, name, candidates, resolution in rows:
+        chosen = (resolution or {}).get("candidate")
+        if not chosen or chosen.get("value") in (None, ""):
+            continue  # a field fact (a WG check, which survivorship reads) or a referral
+        values = [str(c.get("value")).strip() for c in candidates or [] if c.get("value")]
+        out[(key, name)] = {"key": key, "field": name, "c_value": str(chosen["value"]).strip(),
+                            "c_source": chosen.get("source") or "", "c_values": values}  # fmt: skip
+    schema = {"key": pl.Int64(), "field": pl.String(), "c_value": pl.String(),
+              "c_source": pl.String(), "c_values": pl.List(pl.String())}  # fmt: skip
+    return pl.DataFrame(list(out.values()), schema=schema)
+
+
+def _keep_confirmed(decisions: FrameDecisions, confirmed: pl.DataFrame) -> FrameDecisions:
+    """A conflict a grid worker settled stays settled while the departments offer nothing new:
+    when every value now in conflict was among the task's candidates and the confirmed value is
+    still one of them, the confirmed candidate is chosen and no task opens again. A value the
+    task did not offer is new information: the conflict opens as before."""
+    conflicts = decisions.conflicts
+    if confirmed.is_empty() or conflicts.is_empty():
+        return decisions
+    offered = conflicts.join(confirmed, on=["key", "field"], how="inner").filter(
+        pl.col("candidates")
+        .list.eval(pl.element().struct.field("value").str.strip_chars())
+        .list.set_difference(pl.col("c_values"))
+        .list.len()
+        == 0
+    )
+    pick = (
+        offered.explode("candidates")
+        .unnest("candidates")
+        .filter(pl.col("value").str.strip_chars() == pl.col("c_value"))
+        .sort(pl.col("source") == pl.col("c_source"), "record_id", descending=True)
+        .group_by("key", "field", maintain_order=True)
+        .first()
+        .select(decisions.chosen.columns)
+    )
+    if pick.is_empty():
+        return decisions
+    settled = pick.select("key", "field")
+    chosen = pl.concat(
+        [decisions.chosen.join(settled, on=["key", "field"], how="anti"), pick],
+        how="vertical_relaxed",
+    ).sort("key", "field")
+    return FrameDecisions(chosen, conflicts.join(settled, on=["key", "field"], how="anti"))
+
+
 def _decide(
     records: pl.DataFrame,
     fields: Sequence[str],
@@ -251,11 +307,14 @@ def _decide(
     now: datetime,
     *,
     grids_from_checks: bool,
+    confirmed: pl.DataFrame | None = None,
 ) -> _Decided:
     """Survivorship for the keys of `records` (all of each key's records): the update of each
     golden record (chosen fields typed, provenance JSON, sources, updated_at[, grid_code]) and
-    its conflicts."""
+    its conflicts; conflicts grid workers settled (`confirmed_answers`) stay settled."""
     decisions = decide_frame(_candidates(records, fields), table, entity)
+    if confirmed is not None:
+        decisions = _keep_confirmed(decisions, confirmed)
     chosen = decisions.chosen
     counts = records.group_by("key").agg(pl.len().cast(pl.Int64).alias("sources"))
     provenance = (
@@ -553,6 +612,7 @@ def resolve_persons(
         del by_id, ids
         spilled.idents = spilled.idents.clear()
         dirs, unlinked_dir = _partition(spilled, _links_of(session, "person"))
+        confirmed = confirmed_answers(session, "person")
         tasks: list[pl.DataFrame] = []
         tags: list[pl.DataFrame] = []
         keys: list[pl.Series] = []
@@ -560,7 +620,8 @@ def resolve_persons(
             records = _read_dir(d)
             if records is None:
                 continue
-            decided = _decide(records, PERSON_FIELDS, table, "person", now, grids_from_checks=True)
+            decided = _decide(records, PERSON_FIELDS, table, "person", now,
+                              grids_from_checks=True, confirmed=confirmed)  # fmt: skip
             _store(session, Person, decided.updates, fresh, "citizen_id")
             keys.append(decided.updates["id"])
             tasks.append(decided.tasks)
@@ -580,9 +641,8 @@ def resolve_persons(
                     if any(d.glob("*.parquet"))
                 ]
                 again = pl.concat([*(f.collect() for f in own), newly], how="diagonal_relaxed")
-                decided = _decide(
-                    again, PERSON_FIELDS, table, "person", now, grids_from_checks=True
-                )
+                decided = _decide(again, PERSON_FIELDS, table, "person", now,
+                                  grids_from_checks=True, confirmed=confirmed)  # fmt: skip
                 _store(session, Person, decided.updates, fresh, "citizen_id")
                 keys.append(decided.updates["id"])
                 tasks = [t.filter(~pl.col("key").is_in(affected.implode())) for t in tasks]
@@ -847,13 +907,13 @@ def resolve_organizations(
         )
         tasks: list[pl.DataFrame] = []
         reps: list[pl.DataFrame] = []
+        confirmed = confirmed_answers(session, "org")
         for d in dirs:
             records = _read_dir(d)
             if records is None:
                 continue
-            decided = _decide(
-                records, ORG_FIELDS, table, "organization", now, grids_from_checks=False
-            )
+            decided = _decide(records, ORG_FIELDS, table, "organization", now,
+                              grids_from_checks=False, confirmed=confirmed)  # fmt: skip
             updates = decided.updates
             if "legal_rep_id" in updates.columns:
                 updates = updates.join(

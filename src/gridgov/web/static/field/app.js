@@ -229,10 +229,21 @@ const MAX_SERVER_ERRORS = 3;
 let backoffMs = 0;
 let backoffUntil = 0;
 
+let again = null; // the round that follows the one under way
 function sync(auto = false) {
   if (auto && Date.now() < backoffUntil) return Promise.resolve();
-  if (!syncing) syncing = doSync().finally(() => { syncing = null; });
-  return syncing;
+  if (!syncing) {
+    syncing = doSync().finally(() => { syncing = null; });
+    return syncing;
+  }
+  // A round is under way and may have read the queue before this call (an item just queued,
+  // "立即同步" pressed while a failed round is still ending): one more full round after it,
+  // shared by every call made meanwhile, so a call always ends with a round that began after it.
+  if (!again) {
+    const next = () => { again = null; return sync(); };
+    again = syncing.then(next, next);
+  }
+  return again;
 }
 
 // The server could not handle this item: keep the reason and the count on the item; after
@@ -282,7 +293,7 @@ async function sendBatch(ready) {
     items: ready.map((it) => ({
       key: it.key,
       kind: it.kind,
-      payload: it.blobs.length ? withPhotos(it) : it.payload,
+      payload: it.blobs.length || (it.shas && it.shas.length) ? withPhotos(it) : it.payload,
     })),
   };
   const r = await api("/api/field/sync", {
@@ -376,9 +387,73 @@ function summary(item) {
   return "已发送";
 }
 
+// What a refused item lets the user correct before sending it again, by kind.
+const EDITABLE = {
+  report: { description: "情况描述", result: "处置结果" },
+  visit: { notes: "走访记录", "facts.phone": "联系电话", "facts.actual_address": "实际居住地址" },
+  check: { value: "现场核实的值", note: "备注" },
+  act: { comment: "意见" },
+};
+
+function editableFields(item) {
+  const p = item.payload || {};
+  return Object.entries(EDITABLE[item.kind] || {})
+    .filter(([name]) => !(item.kind === "check" && name === "value" && p.value == null))
+    .map(([name, label]) => {
+      const [a, b] = name.split(".");
+      return { name, label, value: b ? ((p[a] || {})[b] ?? "") : (p[a] ?? "") };
+    });
+}
+
+function editorHtml(item) {
+  const fields = editableFields(item);
+  const photos = (item.shas || []).length;
+  const dropped = (item.blobs || []).length - photos;
+  return `<form class="resend-form mt-2">${fields.map((f) => `<label class="form-label mb-1 mt-1">${esc(f.label)}<input class="form-control form-control-sm" data-field="${esc(f.name)}" value="${esc(f.value)}"></label>`).join("")}`
+    + `${photos || dropped > 0 ? `<div class="text-secondary">照片: 已上传 ${photos} 张${dropped > 0 ? `; 未上传的 ${dropped} 张 (被拒) 不再发送` : ""}</div>` : ""}`
+    + '<button class="btn btn-sm btn-primary mt-1 resend-send" type="submit">重新发送</button></form>';
+}
+
+// A refused item, corrected or not, goes back into the queue under a new key (the old key's
+// refusal stays the server's answer to it); the refused copy is replaced, never dropped unseen.
+async function resend(key, form) {
+  const old = await FieldStore.get(key);
+  if (!old || old.status !== "refused") return;
+  const payload = JSON.parse(JSON.stringify(old.payload || {}));
+  for (const el of form.querySelectorAll("[data-field]")) {
+    const [a, b] = el.dataset.field.split(".");
+    const v = el.value.trim();
+    if (b) {
+      payload[a] = payload[a] || {};
+      if (v) payload[a][b] = v; else delete payload[a][b];
+    } else {
+      payload[a] = v;
+    }
+  }
+  // Photos the server has stay; a photo it refused (and any after it) is not sent again. The
+  // after photos come last, so those missing are taken from them first.
+  const shas = [...(old.shas || [])];
+  const missing = Math.max(0, (old.blobs || []).length - shas.length);
+  const item = Object.assign({}, old, {
+    key: FieldStore.newKey(old.kind), seq: Date.now() + Math.random(), payload,
+    blobs: [], shas, afterCount: Math.max(0, (old.afterCount || 0) - missing),
+    status: "waiting", created: new Date().toISOString(), result: null, attempts: 0, lastError: null,
+    resentFrom: old.key,
+  });
+  await FieldStore.put(item);
+  await FieldStore.remove(old.key);
+  await renderQueue();
+  await sync();
+}
+
 async function renderQueue() {
   const all = await FieldStore.all();
-  const mine = all.filter((i) => i.user === state.username || i.status === "waiting");
+  // Another account's unsent work stays on the device until that user logs in again; this user
+  // sees only how many such items there are, not what they are.
+  const mine = all.filter((i) => i.user === state.username);
+  const others = all.filter((i) => i.user !== state.username && i.status !== "done").length;
+  $("#queue-others").hidden = !others;
+  $("#queue-others").textContent = others ? `本机另有 ${others} 项其他账号的待发送内容, 该账号登录后发送。` : "";
   const waiting = mine.filter((i) => i.status === "waiting");
   const refused = mine.filter((i) => i.status === "refused");
   const done = mine.filter((i) => i.status === "done").reverse();
@@ -391,18 +466,23 @@ async function renderQueue() {
     + `<div class="${i.status === "refused" ? "text-danger" : "text-secondary"} item-summary">${esc(summary(i))}</div>`
     + `<div class="text-secondary">${esc(fmtTime(i.created))}${i.user !== state.username ? " · 账号 " + esc(i.user) : ""}</div>${extra}</li>`;
   $("#queue-waiting").innerHTML = waiting.map((i) => li(i)).join("") || '<li class="list-group-item text-secondary">没有待发送的内容</li>';
-  $("#queue-refused").innerHTML = refused.map((i) => li(i, '<button class="btn btn-sm btn-outline-secondary mt-1 ack" type="button">知道了, 删除</button>')).join("") || '<li class="list-group-item text-secondary">无</li>';
+  // A correction being typed survives the list being drawn again (a sync in the background).
+  const open = $("#queue-refused .resend-form");
+  const editing = open ? open.closest("[data-key]").dataset.key : null;
+  const typed = open ? Array.from(open.querySelectorAll("[data-field]"), (el) => [el.dataset.field, el.value]) : [];
+  $("#queue-refused").innerHTML = refused.map((i) => li(i, '<button class="btn btn-sm btn-outline-primary mt-1 me-1 edit" type="button">修改后重发</button>'
+    + '<button class="btn btn-sm btn-outline-secondary mt-1 ack" type="button">知道了, 删除</button>'
+    + (i.key === editing ? editorHtml(i) : ""))).join("") || '<li class="list-group-item text-secondary">无</li>';
+  for (const [name, value] of typed) {
+    const el = $(`#queue-refused [data-key="${CSS.escape(editing)}"] [data-field="${CSS.escape(name)}"]`);
+    if (el) el.value = value;
+  }
   $("#queue-done").innerHTML = done.slice(0, 20).map((i) => li(i)).join("") || '<li class="list-group-item text-secondary">无</li>';
 }
 
 async function outcome(key, box, okText) {
-  await sync();
-  let item = await FieldStore.get(key);
-  // A sync already running when the item was queued did not carry it: one more round.
-  if (item.status === "waiting" && navigator.onLine && !item.lastError) {
-    await sync();
-    item = await FieldStore.get(key);
-  }
+  await sync(); // a round that began after the item was queued
+  const item = await FieldStore.get(key);
   const el = $(box);
   el.hidden = false;
   el.className = "alert mt-2 " + (item.status === "done" ? "alert-success" : item.status === "refused" ? "alert-danger" : "alert-warning");
@@ -624,19 +704,35 @@ async function submitReport(ev) {
 
 // ---- visits
 
+// Searches overlap (opening the screen, picking a kind, typing): only the answer to the latest
+// one is shown, whatever order the answers arrive in. `state.searching` counts those under way.
+let searchSeq = 0;
+state.searching = 0;
+
 async function searchTargets(near) {
-  const params = new URLSearchParams({ kind: state.visitKind, q: $("#visit-search").value.trim() });
-  if (near) {
-    const p = await locate();
-    if (p) { params.set("lon", p.lon); params.set("lat", p.lat); }
+  const seq = ++searchSeq;
+  state.searching += 1;
+  try {
+    const params = new URLSearchParams({ kind: state.visitKind, q: $("#visit-search").value.trim() });
+    if (near) {
+      const p = await locate();
+      if (p) { params.set("lon", p.lon); params.set("lat", p.lat); }
+    }
+    await showTargets(seq, params);
+  } finally {
+    state.searching -= 1;
   }
+}
+
+async function showTargets(seq, params) {
   try {
     const r = await api("/api/field/targets?" + params);
     const list = r.ok ? await r.json() : [];
+    if (seq !== searchSeq) return; // the answer to an older search: a newer one was asked
     state.targets = list;
     $("#visit-targets").innerHTML = list.map((t, i) => `<li class="list-group-item list-group-item-action" data-target="${i}">${esc(t.label)}<br><span class="text-secondary">${esc(t.detail)}${t.distance_m != null ? " · " + fmtMeters(t.distance_m) : ""}</span></li>`).join("") || '<li class="list-group-item text-secondary">没有找到</li>';
   } catch (e) {
-    if (!(e instanceof AuthError)) $("#visit-targets").innerHTML = '<li class="list-group-item text-secondary">离线时无法搜索</li>';
+    if (seq === searchSeq && !(e instanceof AuthError)) $("#visit-targets").innerHTML = '<li class="list-group-item text-secondary">离线时无法搜索</li>';
   }
 }
 
@@ -929,6 +1025,18 @@ function wire() {
     }
     const ack = ev.target.closest(".ack");
     if (ack) return FieldStore.remove(ack.closest("[data-key]").dataset.key).then(renderQueue);
+    const edit = ev.target.closest(".edit");
+    if (edit) {
+      const li = edit.closest("[data-key]");
+      if (li.querySelector(".resend-form")) return;
+      return FieldStore.get(li.dataset.key).then((item) => { if (item) li.insertAdjacentHTML("beforeend", editorHtml(item)); });
+    }
+  });
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target.closest(".resend-form");
+    if (!form) return;
+    ev.preventDefault();
+    resend(form.closest("[data-key]").dataset.key, form);
   });
   $("#login-form").addEventListener("submit", login);
   $("#logout").addEventListener("click", logout);
