@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from gridgov.accounts.access import access_region
 from gridgov.accounts.models import User, UserRole
 from gridgov.accounts.rules import Role
 from gridgov.analytics.assessment import rules
@@ -456,16 +455,16 @@ def _workers(session: Session, root: str) -> list[tuple[int, str, str, str]]:
 def compute(
     session: Session,
     *,
-    user: User,
-    region_code: str | None,
+    region: Region,
     period: Period,
     config: AssessmentConfig,
     ctx: EventContext,
     now: datetime,
     levels: Sequence[str] | None = None,
 ) -> Assessment:
-    """Ranked tables for the root region (the caller's own by default) and every level below."""
-    region = access_region(session, user, region_code or user.region_code)
+    """Ranked tables for the root region and every level below it.
+
+    The caller loads `region` through accounts.access (its jurisdiction bounds every count)."""
     root = region.code
     shown = [lv for lv in levels_for(root) if levels is None or lv in levels]
     if levels is not None:
