@@ -345,6 +345,35 @@ def _probe_field_route(client, headers, method: str, path: str, ctx, outside) ->
     return None
 
 
+# --- assessment (考核): analytics/assessment routes -------------------------------------------
+
+
+def _probe_assessment_route(
+    client, headers, method: str, path: str, outside, town: str
+) -> int | None:  # type: ignore[no-untyped-def]
+    """Assessment routes: a region outside is 404; by default only the town's units are ranked."""
+    if not path.startswith(("/api/v1/analytics/assessment", "/analytics/assessment")):
+        return None
+    page = not path.startswith("/api")
+    if page:
+        client.post("/login", data={"username": "town_staff", "password": "Gridgov@2026"})
+    name = "code" if page else "region"
+    n = 0
+    for code in outside["region"] + outside["grid"]:
+        r = client.get(path, params={name: code}, headers=None if page else headers)
+        assert r.status_code == 404, (path, code, r.status_code, r.text[:200])
+        n += 1
+    if path == "/api/v1/analytics/assessment":
+        body = client.get(path, headers=headers).json()
+        assert body["region"]["code"] == town
+        for rows in body["levels"].values():
+            for row in rows:
+                code = row.get("grid_code") or row["code"]
+                assert code.startswith(town[:9]), (code, town)
+        n += 1
+    return n
+
+
 def _walk(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
     """Every (method, path), descending into included routers (FastAPI wraps them lazily)."""
     for route in routes:
@@ -384,6 +413,8 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
             n = _probe_field_route(
                 client, headers, method, path, (far, records, field_ids, points), outside
             )
+        if n is None:
+            n = _probe_assessment_route(client, headers, method, path, outside, town)
         if n is not None:
             probed += n
             continue
