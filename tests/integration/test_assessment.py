@@ -25,6 +25,7 @@ from gridgov.analytics.assessment.config import (
     parse_config,
 )
 from gridgov.analytics.assessment.export import to_xlsx
+from gridgov.core.errors import Rejected
 from gridgov.events.models import Event
 from gridgov.events.service import make_context
 from gridgov.field.models import PatrolDay, Visit
@@ -377,3 +378,9 @@ def test_default_period_is_last_month() -> None:
     assert (p.first, p.last) == (date(2026, 10, 1), date(2026, 10, 31))
     assert p.start == datetime(2026, 9, 30, 16, 0, tzinfo=UTC)
     assert p.end == datetime(2026, 10, 31, 16, 0, tzinfo=UTC)
+    only_from = service.make_period("2026-11-02", "", now=NOW)
+    assert (only_from.first, only_from.last) == (date(2026, 11, 2), date(2026, 11, 27))
+    only_to = service.make_period(None, "2026-11-13", now=NOW)
+    assert (only_to.first, only_to.last) == (date(2026, 11, 1), date(2026, 11, 13))
+    with pytest.raises(Rejected, match="最长 366 天"):
+        service.make_period("2025-01-01", "2026-11-13", now=NOW)

@@ -89,14 +89,16 @@ def parse_date(value: str, name: str) -> date:
 
 
 def make_period(first: str | date | None, last: str | date | None, *, now: datetime) -> Period:
-    """From–to dates (inclusive); by default last month; at most a year."""
-    if not first and not last:
+    """From–to dates (both included), at most a year. Neither given: last month; only `from`:
+    up to today; only `to`: from the first day of its month."""
+    a = parse_date(first, "起始日期 from") if isinstance(first, str) and first else first or None
+    b = parse_date(last, "截止日期 to") if isinstance(last, str) and last else last or None
+    if a is None and b is None:
         return last_month(now)
-    default = last_month(now)
-    a = parse_date(first, "起始日期 from") if isinstance(first, str) and first else first
-    b = parse_date(last, "截止日期 to") if isinstance(last, str) and last else last
-    a = a if isinstance(a, date) else default.first
-    b = b if isinstance(b, date) else default.last
+    if b is None:
+        b = now.astimezone(DISPLAY_TZ).date()
+    if a is None:
+        a = b.replace(day=1)
     if b < a:
         raise Rejected(f"截止日期 {b} 早于起始日期 {a}", code="bad_period")
     if (b - a).days + 1 > MAX_DAYS:
@@ -325,6 +327,7 @@ def grid_counts(
 def worker_counts(
     session: Session,
     *,
+    root: str,
     workers: Sequence[tuple[int, str]],
     period: Period,
     config: AssessmentConfig,
@@ -337,7 +340,7 @@ def worker_counts(
     counts: Counts = defaultdict(dict)
     if not workers:
         return counts
-    ids = [uid for uid, _ in workers]
+    ids = _worker_ids(root)
     grid_of = dict(workers)
     for r in session.execute(
         select(Event.reporter_id.label("u"), *_event_columns(ctx, now))
@@ -434,6 +437,20 @@ def _roll_up(grid: Counts, codes: Iterable[str], width: int) -> Counts:
     return out
 
 
+def _worker_filter(root: str) -> list[ColumnElement[bool]]:
+    return [
+        UserRole.role == Role.GRID_WORKER.value,
+        User.is_active.is_(True),
+        _in_root(User.region_code, root),
+        func.length(User.region_code) == 15,
+    ]
+
+
+def _worker_ids(root: str) -> Any:
+    """The ids of active grid workers under the root, as a subquery (no list of parameters)."""
+    return select(User.id).join(UserRole, UserRole.user_id == User.id).where(*_worker_filter(root))
+
+
 def _workers(session: Session, root: str) -> list[tuple[int, str, str, str]]:
     """(id, grid code, username, display name) of active grid workers under the root."""
     return [
@@ -441,12 +458,7 @@ def _workers(session: Session, root: str) -> list[tuple[int, str, str, str]]:
         for r in session.execute(
             select(User.id, User.region_code, User.username, User.display_name)
             .join(UserRole, UserRole.user_id == User.id)
-            .where(
-                UserRole.role == Role.GRID_WORKER.value,
-                User.is_active.is_(True),
-                _in_root(User.region_code, root),
-                func.length(User.region_code) == 15,
-            )
+            .where(*_worker_filter(root))
             .order_by(User.username)
         )
     ]
@@ -523,6 +535,7 @@ def compute(
             workers = _workers(session, root)
             wc = worker_counts(
                 session,
+                root=root,
                 workers=[(w[0], w[1]) for w in workers],
                 period=period,
                 config=config,
