@@ -119,7 +119,9 @@ SUBJECTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a city has tens of thousands of rows × indicators, and frozen dataclasses build
+# several times slower.
+@dataclass(slots=True)
 class Ratio:
     """An indicator's counts for one unit."""
 
@@ -127,7 +129,7 @@ class Ratio:
     den: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Scored:
     key: str
     num: float
@@ -195,11 +197,14 @@ def score_of(value: float | None, spec: IndicatorSpec) -> float | None:
 
 def total_of(scored: Sequence[Scored]) -> tuple[float | None, float]:
     """The weighted mean over indicators with data, and the weight that had data."""
-    with_data = [s for s in scored if s.score is not None and s.weight > 0]
-    weight = sum(s.weight for s in with_data)
+    weight = points = 0.0
+    for s in scored:
+        if s.score is not None and s.weight > 0:
+            weight += s.weight
+            points += s.weight * s.score
     if weight <= 0:
         return None, 0.0
-    return sum(s.weight * (s.score or 0.0) for s in with_data) / weight, weight
+    return points / weight, weight
 
 
 def assess(
