@@ -137,9 +137,7 @@ def levels_for(region_code: str) -> list[str]:
     if level <= VILLAGE:
         out.append("village")
     if level <= TOWN:
-        out.append("town")
-    if level <= TOWN:
-        out.append("department")
+        out += ["town", "department"]
     return [lv for lv in LEVELS if lv in out]
 
 
@@ -510,9 +508,11 @@ def compute(
     def name(code: str | None) -> str:
         return regions[code].name if code and code in regions else (code or "")
 
-    grid = grid_counts(
-        session, root=root, period=period, config=config, ctx=ctx, now=now, grids=grids
-    )
+    grid: Counts = {}
+    if any(lv != "department" for lv in shown):
+        grid = grid_counts(
+            session, root=root, period=period, config=config, ctx=ctx, now=now, grids=grids
+        )
     for lv in shown:
         rows: list[Row] = []
         if lv == "grid":
