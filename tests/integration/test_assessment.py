@@ -276,6 +276,20 @@ def test_scores_equal_hand_computed_values(session, tmp_path, fixture) -> None: 
     assert zf.name.endswith("综合执法平台")
 
 
+def test_event_counts_agree_with_the_closure_figures(session, tmp_path, fixture) -> None:  # type: ignore[no-untyped-def]
+    """Self-closure and satisfaction count exactly what events/figures.py counts for the unit."""
+    from gridgov.events import figures as fig
+
+    village = fixture["village"]
+    a = run(session, tmp_path, village)
+    row = by_code(a.levels["village"])[village.code]
+    total, _ = fig.figures(session, region_code=village.code, start=PERIOD.start, end=PERIOD.end)
+    assert values(row)["self_closure"][:2] == (total.closed_at_grid, total.grid_reported) == (2, 6)
+    assert values(row)["satisfaction"][:2] == (total.satisfied, total.follow_ups) == (3, 4)
+    # On-time closure leaves out E3, accepted but not yet due; the figures count it as due.
+    assert values(row)["on_time_closure"][:2] == (total.closed_on_time, total.due - 1) == (3, 5)
+
+
 def test_config_override_changes_weights_and_mapping(session, tmp_path, fixture) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "assessment.toml"
     path.write_text(

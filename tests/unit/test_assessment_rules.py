@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gridgov.analytics.assessment import rules
 from gridgov.analytics.assessment.config import IndicatorSpec, load_config, parse_config
@@ -72,3 +74,47 @@ def test_every_indicator_has_its_method_in_chinese(key: str) -> None:
     assert line["formula"] and "/" in line["formula"] and line["mapping"].startswith("得分")
     text = " ".join(rules.method_text(config))
     assert "无数据" in text and "权重合计 5" in text
+
+
+_SPECS = [
+    ("on_time_closure", "linear", 1.0),
+    ("self_closure", "target", 0.8),
+    ("satisfaction", "linear", 1.0),
+    ("patrol_attendance", "target", 0.5),
+]
+
+
+@given(
+    weights=st.lists(st.integers(0, 50), min_size=4, max_size=4).filter(any),
+    counts=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 30)).map(lambda t: (min(t), max(t))),
+        min_size=4,
+        max_size=4,
+    ),
+    factor=st.integers(2, 7),
+)
+def test_total_is_a_weighted_mean_on_the_0_to_100_scale(weights, counts, factor) -> None:  # type: ignore[no-untyped-def]
+    def config(scale: int):  # type: ignore[no-untyped-def]
+        return parse_config(
+            {
+                "groups": {"g": "组"},
+                "indicator": [
+                    {"key": k, "group": "g", "weight": w * scale, "score": kind, "target": t}
+                    for (k, kind, t), w in zip(_SPECS, weights, strict=True)
+                ],
+            },
+            source="t",
+        )
+
+    ratios = {k: Ratio(n, d) for (k, _, _), (n, d) in zip(_SPECS, counts, strict=True)}
+    row = assess("grid", "g", "格", "", ratios, config(1))
+    scores = [s.score for s in row.indicators if s.score is not None and s.weight > 0]
+    if not scores:
+        assert row.total is None
+        return
+    assert row.total is not None
+    assert min(scores) - 1e-9 <= row.total <= max(scores) + 1e-9
+    assert 0 <= row.total <= 100
+    # Only the proportions of the weights matter.
+    scaled = assess("grid", "g", "格", "", ratios, config(factor))
+    assert scaled.total == pytest.approx(row.total)
