@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         default=None,
         description="Event catalog (TOML: categories, deadlines, routing); empty = shipped 33+1",
     )
+    assessment_file: Path | None = Field(
+        default=None,
+        description="Assessment config (TOML: indicators, weights, score mappings); empty = shipped "
+        "DOMAIN.md §7 defaults",
+    )
     media_dir: Path = Field(
         default=Path("var") / "media",
         description="Where photos are stored, content-addressed (originals, public copies, thumbnails)",

@@ -412,6 +412,54 @@ def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return sorted(set(_walk(app.routes)))
 
 
+# --- assessment (考核): analytics/assessment routes -------------------------------------------
+
+
+def _probe_assessment_route(
+    client, headers, method: str, path: str, outside, town: str
+) -> int | None:  # type: ignore[no-untyped-def]
+    """Assessment routes: a region outside is 404; by default only the town's units are ranked."""
+    if not path.startswith(("/api/v1/analytics/assessment", "/analytics/assessment")):
+        return None
+    page = not path.startswith("/api")
+    if page:
+        client.post("/login", data={"username": "town_staff", "password": "Gridgov@2026"})
+    name = "code" if page else "region"
+    n = 0
+    for code in outside["region"] + outside["grid"]:
+        r = client.get(path, params={name: code}, headers=None if page else headers)
+        assert r.status_code == 404, (path, code, r.status_code, r.text[:200])
+        n += 1
+    if path == "/api/v1/analytics/assessment":
+        body = client.get(path, headers=headers).json()
+        assert body["region"]["code"] == town
+        for rows in body["levels"].values():
+            for row in rows:
+                code = row.get("grid_code") or row["code"]
+                assert code.startswith(town[:9]), (code, town)
+        n += 1
+    return n
+
+
+def _walk(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
+    """Every (method, path), descending into included routers (FastAPI wraps them lazily)."""
+    for route in routes:
+        if isinstance(route, Mount):
+            continue
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            ctx = getattr(route, "include_context", None)
+            yield from _walk(inner.routes, prefix + (getattr(ctx, "prefix", "") or ""))
+            continue
+        methods = getattr(route, "methods", None) or set()
+        for m in sorted(methods - {"HEAD", "OPTIONS"}):
+            yield m, prefix + route.path
+
+
+def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return sorted(set(_walk(app.routes)))
+
+
 def test_town_account_sees_nothing_outside_its_town(app, client, session) -> None:  # type: ignore[no-untyped-def]
     headers = bearer(client, "town_staff")
     me = client.get("/api/v1/me", headers=headers).json()
@@ -435,6 +483,8 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
             )
         if n is None:  # analytics: early warning
             n = _probe_warning_route(client, headers, method, path, warning_id, outside)
+        if n is None:
+            n = _probe_assessment_route(client, headers, method, path, outside, town)
         if n is not None:
             probed += n
             continue

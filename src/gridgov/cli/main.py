@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gridgov.cli import assessment as assessment_cli
 from gridgov.cli import db as db_cli
 from gridgov.cli import events as events_cli
 from gridgov.cli import field as field_cli
@@ -34,6 +35,7 @@ app.add_typer(events_cli.app, name="events", help="事件: 时间线校验、时
 app.add_typer(events_cli.open311_app, name="open311", help="Open311 接口: 签发 api_key")
 app.add_typer(field_cli.app, name="field", help="移动端: 巡查轨迹保存期限")
 app.add_typer(warnings_cli.app, name="warnings", help="预警: 每日预警任务")
+app.command("assess", help="考核: 各层级得分与排名 (可导出 XLSX)")(assessment_cli.assess)
 app.command("ingest")(ingest_cli.ingest)
 app.command("resolve")(ingest_cli.resolve)
 app.command("generate")(generate_cli.generate)
