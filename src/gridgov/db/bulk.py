@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -203,3 +203,20 @@ def refresh_statistics(session: Session, *tables: str) -> None:
         if not table.isidentifier():  # names come from code; checked all the same
             raise ValueError(f"bad table name {table!r}")
         conn.exec_driver_sql(f'ANALYZE "{table}"')
+
+
+def add_counts(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Add each row's counters to the row with the same key, creating it if absent: one
+    INSERT … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c, sent as an executemany.
+    Works on a Connection, so it can run inside a flush (the rollups' change hook)."""
+    if not rows:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(table)
+    values = [c for c in rows[0] if c not in keys]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: table.c[c] + stmt.excluded[c] for c in values}
+    )
+    conn.execute(stmt, list(rows))

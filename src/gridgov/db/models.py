@@ -1,6 +1,7 @@
 """Import every domain's models so Base.metadata is complete (for Alembic and the sync test)."""
 
 from gridgov.accounts import models as accounts_models
+from gridgov.analytics.rollups import models as rollups_models
 from gridgov.db.base import Base
 from gridgov.events import models as events_models
 from gridgov.field import models as field_models
@@ -16,4 +17,5 @@ __all__ = [
     "geo_models",
     "ingest_models",
     "registry_models",
+    "rollups_models",
 ]

@@ -1,0 +1,1 @@
+"""Statistics, assessment and early warning."""
