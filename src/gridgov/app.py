@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     security_headers = _security_headers(settings)
 
     from gridgov.accounts import api as accounts_api
+    from gridgov.analytics.dashboard import api as dashboard_api
+    from gridgov.analytics.dashboard import pages as dashboard_pages
     from gridgov.events import api as events_api
     from gridgov.events import pages as events_pages
     from gridgov.field import api as field_api
@@ -80,6 +82,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(events_pages.router)
     app.include_router(field_api.router)
     app.include_router(field_pages.router)
+    app.include_router(dashboard_api.router)
+    app.include_router(dashboard_pages.router)
 
     app.mount("/static/app", StaticFiles(directory=str(WEB / "static")), name="static")
     app.mount(

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gridgov.cli import analytics as analytics_cli
 from gridgov.cli import db as db_cli
 from gridgov.cli import events as events_cli
 from gridgov.cli import field as field_cli
@@ -32,6 +33,10 @@ app.add_typer(db_cli.app, name="db", help="数据库结构迁移")
 app.add_typer(events_cli.app, name="events", help="事件: 时间线校验、时限扫描、事件目录")
 app.add_typer(events_cli.open311_app, name="open311", help="Open311 接口: 签发 api_key")
 app.add_typer(field_cli.app, name="field", help="移动端: 巡查轨迹保存期限")
+app.add_typer(
+    analytics_cli.rollups_app, name="rollups", help="统计汇总: 全量重算、核对、刷新基础数据"
+)
+app.add_typer(analytics_cli.dashboard_app, name="dashboard", help="驾驶舱数据")
 app.command("ingest")(ingest_cli.ingest)
 app.command("resolve")(ingest_cli.resolve)
 app.command("generate")(generate_cli.generate)
@@ -171,6 +176,10 @@ def demo(
                 console.print(summary)
     if data:
         demo_data(seed=seed, scale=data_scale)
+    # The event rollups grew with the history; recount from source so they hold the base numbers.
+    from gridgov.cli.analytics import rebuild as rebuild_rollups
+
+    rebuild_rollups()
     if serve_after:
         serve(host=host, port=port)
 

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from gridgov.accounts.access import scope_of
-from gridgov.analytics.rollups import track as rollup_track
 from gridgov.accounts.models import User
 from gridgov.accounts.rules import ROLE_LABELS, Role
+from gridgov.analytics.rollups import track as rollup_track
 from gridgov.core.errors import Conflict, Forbidden, NotFound, Rejected
 from gridgov.events.attachments import PhotoStore
 from gridgov.events.calendar import WorkCalendar

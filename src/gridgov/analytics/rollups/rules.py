@@ -98,7 +98,9 @@ def unit_code(grid_code: str, level: int) -> str:
     return grid_code[: UNIT_LEVELS[level]].ljust(12, "0")
 
 
-def rows_of(v: Mapping[str, Any]) -> tuple[list[tuple[GridKey, Vector]], list[tuple[UnitKey, Vector]]]:
+def rows_of(
+    v: Mapping[str, Any],
+) -> tuple[list[tuple[GridKey, Vector]], list[tuple[UnitKey, Vector]]]:
     """The rollup rows one event contributes to, each with the event's counters."""
     vec = counters(v)
     day = local_day(v["reported_at"])

@@ -254,7 +254,9 @@ def base_grid_frame(session: Session, *, today: date) -> pl.DataFrame:
 def base_frame(grids: pl.DataFrame) -> pl.DataFrame:
     """Grid rows plus every ancestor's sums."""
     parts = [
-        grids.rename({"grid_code": "region_code"}).with_columns(pl.lit(GRID, pl.Int16).alias("level"))
+        grids.rename({"grid_code": "region_code"}).with_columns(
+            pl.lit(GRID, pl.Int16).alias("level")
+        )
     ]
     for level in (VILLAGE, TOWN, DISTRICT, CITY):
         parts.append(

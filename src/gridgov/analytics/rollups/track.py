@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, event, inspect
+from sqlalchemy import Connection, Table, and_, bindparam, event, inspect
 from sqlalchemy.orm import Mapper
 
 from gridgov.analytics.rollups import rules
@@ -90,22 +90,23 @@ def _after_update(mapper: Mapper[Any], conn: Connection, target: Event) -> None:
 def apply(conn: Connection, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
     """Move one event's counters from its old buckets to its new ones."""
     grid_d, unit_d = rules.deltas(old, new)
-    for table, keys, changes in (
-        (EventGridDay.__table__, GRID_KEYS, grid_d),
-        (EventUnitDay.__table__, UNIT_KEYS, unit_d),
-    ):
+    plan: list[tuple[Table, tuple[str, ...], dict[Any, list[int]]]] = [
+        (EventGridDay.__table__, GRID_KEYS, grid_d),  # type: ignore[list-item]
+        (EventUnitDay.__table__, UNIT_KEYS, unit_d),  # type: ignore[list-item]
+    ]
+    for table, keys, changes in plan:
         if not changes:
             continue
-        rows = [
+        rows: list[dict[str, Any]] = [
             {**dict(zip(keys, key, strict=True)), **dict(zip(rules.COUNTERS, d, strict=True))}
             for key, d in changes.items()
         ]
-        add_counts(conn, table, keys, rows)  # type: ignore[arg-type]
+        add_counts(conn, table, keys, rows)
         emptied = [r for r in rows if r["reported"] < 0]
         if emptied:
             t = table
             conn.execute(
-                t.delete().where(  # type: ignore[attr-defined]
+                t.delete().where(
                     and_(*(t.c[k] == bindparam(f"k_{k}") for k in keys), t.c.reported == 0)
                 ),
                 [{f"k_{k}": r[k] for k in keys} for r in emptied],

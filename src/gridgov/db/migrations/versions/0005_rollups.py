@@ -12,7 +12,6 @@ from alembic import op
 
 import gridgov.db.types
 
-
 revision: str = "0005_rollups"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
