@@ -175,32 +175,39 @@ def _run(session, ctx, steps) -> None:  # type: ignore[no-untyped-def]
         elif step[0] == "act" and events:
             _, e_pick, u_pick, a_pick, satisfaction, minutes = step
             now += timedelta(minutes=minutes)
-            ev = events[e_pick % len(events)]
-            u = users[ACTORS[u_pick % len(ACTORS)]]
-            allowed = [a for a in service.actions_for(u, ev) if a != Action.REPORT]
-            if not allowed:
-                continue
-            action = allowed[a_pick % len(allowed)]
-            target = None
-            if action in (Action.DISPATCH, Action.REDISPATCH):
-                targets = service.targets_for(ctx, ev, action)
-                if not targets:
-                    continue
-                target = targets[a_pick % len(targets)].key
-            data = ActInput(
-                action=action.value,
-                comment="随机操作",
-                target=target,
-                satisfaction=satisfaction if action == Action.CLOSE else None,
-            )
-            try:
-                with session.begin_nested():
-                    service.act(session, ctx=ctx, user=u, ref=ev.id, data=data, now=now)
-            except DomainError:
-                session.refresh(ev)
+            act_once(session, ctx, users, events, (e_pick, u_pick, a_pick, satisfaction), now)
         elif step[0] == "sweep":
             now += timedelta(hours=step[1])
             service.sweep(session, ctx=ctx, now=now)
+
+
+def act_once(session, ctx, users, events, picks, now) -> None:  # type: ignore[no-untyped-def]
+    """One workflow action chosen by `picks` (event, actor, action, satisfaction) among those
+    the actor may take; a refused action changes nothing."""
+    e_pick, u_pick, a_pick, satisfaction = picks
+    ev = events[e_pick % len(events)]
+    u = users[ACTORS[u_pick % len(ACTORS)]]
+    allowed = [a for a in service.actions_for(u, ev) if a != Action.REPORT]
+    if not allowed:
+        return
+    action = allowed[a_pick % len(allowed)]
+    target = None
+    if action in (Action.DISPATCH, Action.REDISPATCH):
+        targets = service.targets_for(ctx, ev, action)
+        if not targets:
+            return
+        target = targets[a_pick % len(targets)].key
+    data = ActInput(
+        action=action.value,
+        comment="随机操作",
+        target=target,
+        satisfaction=satisfaction if action == Action.CLOSE else None,
+    )
+    try:
+        with session.begin_nested():
+            service.act(session, ctx=ctx, user=u, ref=ev.id, data=data, now=now)
+    except DomainError:
+        session.refresh(ev)
 
 
 def _first_grid(session, u):  # type: ignore[no-untyped-def]
