@@ -166,9 +166,11 @@ class Dashboard:
             "by_category": [r.as_dict() for r in self.by_dim["category"]],
             "by_status": [r.as_dict() for r in self.by_dim["status"]],
             "by_channel": [r.as_dict() for r in self.by_dim["channel"]],
-            "series": [{"day": d.isoformat(), **f.as_dict()} for d, f in self.series],
+            "series": [_day_dict(d, f) for d, f in self.series],
+            # The previous period's days only draw a comparison line: the counts, not the rates.
             "previous_series": [
-                {"day": d.isoformat(), **f.as_dict()} for d, f in self.previous_series
+                {"day": d.isoformat(), "reported": f.reported, "closed": f.closed}
+                for d, f in self.previous_series
             ],
             "base_hidden": list(self.base_hidden),
             "labels": {
@@ -177,6 +179,19 @@ class Dashboard:
                 "dims": DIM_LABELS,
             },
         }
+
+
+_DAY_KEYS = tuple(k for k in Figures.__slots__ if k not in ("code", "name"))
+
+
+def _day_dict(day: date, f: Figures) -> dict[str, Any]:
+    """One day of the series: the counters and rates (without code and name, which are the day)."""
+    out: dict[str, Any] = {"day": day.isoformat()}
+    for k in _DAY_KEYS:
+        out[k] = getattr(f, k)
+    for k in RATES:
+        out[k] = getattr(f, k)
+    return out
 
 
 def _sums(model: Any) -> list[Any]:

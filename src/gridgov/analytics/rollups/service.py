@@ -128,7 +128,9 @@ def rollup_frames(per_event: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
                 .agg(sums)
             )
     units = pl.concat(parts) if parts else pl.DataFrame()
-    return grids, units
+    # In key order, so that written in one go a unit's rows lie together on disk (a town's year
+    # is a few dozen pages instead of thousands scattered ones).
+    return grids.sort(list(GRID_KEYS)), units.sort(list(UNIT_KEYS)) if parts else units
 
 
 def rules_column(dim: str) -> str:
