@@ -10,7 +10,7 @@ import shapely
 from sqlalchemy import and_, case, func, select
 from tests.conftest import NOW
 from tests.integration.test_events import user
-from tests.integration.test_rollups import ACTORS, act_once
+from tests.integration.test_rollups import ACTORS, act_once, start_clean
 
 from gridgov.accounts.models import User, UserRole
 from gridgov.analytics.dashboard import service as dash
@@ -99,6 +99,7 @@ def _base_records(session, grids: list[str]) -> None:  # type: ignore[no-untyped
 @pytest.fixture
 def fixture_city(session, tmp_path):  # type: ignore[no-untyped-def]
     ctx = service.make_context(None, "08:30-12:00,13:30-17:30", None, tmp_path / "m", 10 * 2**20)
+    start_clean(session)
     worker = user(session, "grid_worker")
     grids = _grids(session, worker.region_code)
     events = _history(session, ctx, grids)

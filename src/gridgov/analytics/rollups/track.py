@@ -44,6 +44,7 @@ def install() -> None:
     event.listen(Event, "refresh", _on_refresh)
     event.listen(Event, "after_insert", _after_insert)
     event.listen(Event, "after_update", _after_update)
+    event.listen(Event, "after_delete", _after_delete)
     _installed = True
 
 
@@ -85,6 +86,13 @@ def _after_update(mapper: Mapper[Any], conn: Connection, target: Event) -> None:
     if old != new:
         apply(conn, old, new)
         _remember(target, new)
+
+
+def _after_delete(mapper: Mapper[Any], conn: Connection, target: Event) -> None:
+    # Events are never deleted by the application (the timeline forbids it); if one is, it
+    # leaves the rollups with it.
+    old = inspect(target).info.get(_KEY) or _values(target)
+    apply(conn, old, None)
 
 
 def apply(conn: Connection, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
