@@ -12,9 +12,10 @@ install() once at import.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, event, inspect
+from sqlalchemy import Connection, Table, bindparam, event, inspect, tuple_
 from sqlalchemy.orm import Mapper
 
 from gridgov.analytics.rollups import rules
@@ -110,12 +111,15 @@ def apply(conn: Connection, old: dict[str, Any] | None, new: dict[str, Any] | No
             for key, d in changes.items()
         ]
         add_counts(conn, table, keys, rows)
-        emptied = [r for r in rows if r["reported"] < 0]
+        emptied = [tuple(r[k] for k in keys) for r in rows if r["reported"] < 0]
         if emptied:
-            t = table
-            conn.execute(
-                t.delete().where(
-                    and_(*(t.c[k] == bindparam(f"k_{k}") for k in keys), t.c.reported == 0)
-                ),
-                [{f"k_{k}": r[k] for k in keys} for r in emptied],
-            )
+            conn.execute(_delete_empty(table, keys), {"keys": emptied})
+
+
+@functools.lru_cache(maxsize=4)
+def _delete_empty(table: Table, keys: tuple[str, ...]) -> Any:
+    """Delete the named buckets that hold no event any more (one statement, compiled once)."""
+    return table.delete().where(
+        tuple_(*(table.c[k] for k in keys)).in_(bindparam("keys", expanding=True)),
+        table.c.reported == 0,
+    )
