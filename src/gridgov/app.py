@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from gridgov.accounts import api as accounts_api
     from gridgov.analytics.assessment import api as assessment_api
     from gridgov.analytics.assessment import pages as assessment_pages
+    from gridgov.analytics.dashboard import api as dashboard_api
+    from gridgov.analytics.dashboard import pages as dashboard_pages
     from gridgov.analytics.warnings import api as warnings_api
     from gridgov.analytics.warnings import pages as warnings_pages
     from gridgov.events import api as events_api
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(warnings_pages.router)
     app.include_router(assessment_api.router)
     app.include_router(assessment_pages.router)
+    app.include_router(dashboard_api.router)
+    app.include_router(dashboard_pages.router)
 
     app.mount("/static/app", StaticFiles(directory=str(WEB / "static")), name="static")
     app.mount(

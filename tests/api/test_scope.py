@@ -41,6 +41,8 @@ NOT_SCOPED = {
     ("GET", "/m/"): "the field app's shell (no data; it works offline)",
     ("GET", "/m/manifest.webmanifest"): "the field app's web-app manifest",
     ("GET", "/m/sw.js"): "the field app's service worker",
+    # --- analytics: dashboards and rollups ---
+    ("GET", "/static/vendor/plotly/plotly.min.js"): "the chart library, the same for everyone",
 }
 # The Open311 API is public by design and lists only residents' own reports (tests/api/test_open311.py).
 PUBLIC_PREFIXES = ("/open311/v2/",)
@@ -517,6 +519,14 @@ def test_town_account_sees_nothing_outside_its_town(app, client, session) -> Non
                     assert r.status_code == 200
                     assert all(hit["code"].startswith(town[:9]) for hit in r.json()), (q, r.json())
                     probed += 1
+            continue
+        # --- analytics: dashboards and rollups (the JSON/XLSX routes take {code}: probed above) ---
+        if path == "/analytics/dashboard":
+            client.post("/login", data={"username": "town_staff", "password": "Gridgov@2026"})
+            for code in outside["region"] + outside["grid"]:
+                r = client.get(path, params={"code": code})
+                assert r.status_code == 404 and "管辖范围" in r.text, (code, r.status_code)
+                probed += 1
             continue
         if path == "/map":
             cookies_client = client

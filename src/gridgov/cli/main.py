@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gridgov.cli import analytics as analytics_cli
 from gridgov.cli import assessment as assessment_cli
 from gridgov.cli import db as db_cli
 from gridgov.cli import events as events_cli
@@ -36,6 +37,10 @@ app.add_typer(events_cli.open311_app, name="open311", help="Open311 接口: 签�
 app.add_typer(field_cli.app, name="field", help="移动端: 巡查轨迹保存期限")
 app.add_typer(warnings_cli.app, name="warnings", help="预警: 每日预警任务")
 app.command("assess", help="考核: 各层级得分与排名 (可导出 XLSX)")(assessment_cli.assess)
+app.add_typer(
+    analytics_cli.rollups_app, name="rollups", help="统计汇总: 全量重算、核对、刷新基础数据"
+)
+app.add_typer(analytics_cli.dashboard_app, name="dashboard", help="驾驶舱数据")
 app.command("ingest")(ingest_cli.ingest)
 app.command("resolve")(ingest_cli.resolve)
 app.command("generate")(generate_cli.generate)
@@ -185,6 +190,10 @@ def demo(
             f"每日预警 (回溯 {days} 天): "
             + ", ".join(f"{kind_label(k)} {v}" for k, v in raised.items())
         )
+    # The event rollups grew with the history; recount from source so they hold the base numbers.
+    from gridgov.cli.analytics import rebuild as rebuild_rollups
+
+    rebuild_rollups()
     if serve_after:
         serve(host=host, port=port)
 

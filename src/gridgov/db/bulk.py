@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import zlib
 from collections.abc import Sequence
 from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -203,3 +204,50 @@ def refresh_statistics(session: Session, *tables: str) -> None:
         if not table.isidentifier():  # names come from code; checked all the same
             raise ValueError(f"bad table name {table!r}")
         conn.exec_driver_sql(f'ANALYZE "{table}"')
+
+
+def add_counts(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Add each row's counters to the row with the same key, creating it if absent: one
+    multi-row INSERT … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c (the keys must be
+    distinct). Works on a Connection, so it can run inside a flush (the rollups' change hook).
+
+    The SQL for n rows is compiled once and sent with exec_driver_sql: SQLAlchemy does not
+    cache multi-row VALUES statements, and compiling one per event change cost more than
+    running it. Values must be of types the driver takes as they are (str, int, date).
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    sql, order = _add_counts_sql(conn.dialect, table, tuple(keys), columns, len(rows))
+    flat = [row[c] for row in rows for c in columns]
+    if order is None:
+        conn.exec_driver_sql(sql, {f"p{i}": v for i, v in enumerate(flat)})
+    else:
+        conn.exec_driver_sql(sql, tuple(flat[i] for i in order))
+
+
+@functools.lru_cache(maxsize=256)
+def _add_counts_sql(
+    dialect: Any, table: Table, keys: tuple[str, ...], columns: tuple[str, ...], n: int
+) -> tuple[str, tuple[int, ...] | None]:
+    insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
+    width = len(columns)
+    stmt = insert(table).values(
+        [
+            {
+                c: bindparam(f"p{i * width + j}", type_=table.c[c].type)
+                for j, c in enumerate(columns)
+            }
+            for i in range(n)
+        ]
+    )
+    values = [c for c in columns if c not in keys]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: table.c[c] + stmt.excluded[c] for c in values}
+    )
+    compiled = stmt.compile(dialect=dialect)
+    if compiled.positiontup is None:
+        return str(compiled), None
+    return str(compiled), tuple(int(name[1:]) for name in compiled.positiontup)

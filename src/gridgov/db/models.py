@@ -1,6 +1,7 @@
 """Import every domain's models so Base.metadata is complete (for Alembic and the sync test)."""
 
 from gridgov.accounts import models as accounts_models
+from gridgov.analytics.rollups import models as rollups_models
 from gridgov.analytics.warnings import models as warnings_models
 from gridgov.db.base import Base
 from gridgov.events import models as events_models
@@ -17,5 +18,6 @@ __all__ = [
     "geo_models",
     "ingest_models",
     "registry_models",
+    "rollups_models",
     "warnings_models",
 ]

@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from gridgov.accounts.access import scope_of
 from gridgov.accounts.models import User
 from gridgov.accounts.rules import ROLE_LABELS, Role
+from gridgov.analytics.rollups import track as rollup_track
 from gridgov.core.errors import Conflict, Forbidden, NotFound, Rejected
 from gridgov.events.attachments import PhotoStore
 from gridgov.events.calendar import WorkCalendar
@@ -54,6 +55,9 @@ from gridgov.events.timeline import append_entry
 from gridgov.geo import service as geo
 from gridgov.geo.coords import CRS, to_wgs84
 from gridgov.geo.divisions import CITY, DISTRICT, GRID, TOWN, VILLAGE, level_of_code, prefix_range
+
+# Every change of an event also moves its counters in the daily rollups, in the same flush.
+rollup_track.install()
 
 TRACKING_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 CHANNELS: dict[str, str] = {

@@ -1,7 +1,7 @@
 """early warning: warnings and their handling history
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005_rollups
 Create Date: 2026-11-29 12:34:36.058374
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import gridgov.db.types
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005_rollups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
