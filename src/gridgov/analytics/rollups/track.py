@@ -106,9 +106,12 @@ def apply(conn: Connection, old: dict[str, Any] | None, new: dict[str, Any] | No
     for table, keys, changes in plan:
         if not changes:
             continue
+        # In one order for every transaction (two actions that move events between the same two
+        # buckets in opposite directions must not lock those rows in opposite orders: deadlock).
+        ordered = sorted(changes.items(), key=lambda kd: tuple(str(x) for x in kd[0]))
         rows: list[dict[str, Any]] = [
             {**dict(zip(keys, key, strict=True)), **dict(zip(rules.COUNTERS, d, strict=True))}
-            for key, d in changes.items()
+            for key, d in ordered
         ]
         add_counts(conn, table, keys, rows)
         emptied = [tuple(r[k] for k in keys) for r in rows if r["reported"] < 0]
