@@ -443,25 +443,6 @@ def _probe_assessment_route(
     return n
 
 
-def _walk(routes, prefix: str = ""):  # type: ignore[no-untyped-def]
-    """Every (method, path), descending into included routers (FastAPI wraps them lazily)."""
-    for route in routes:
-        if isinstance(route, Mount):
-            continue
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            ctx = getattr(route, "include_context", None)
-            yield from _walk(inner.routes, prefix + (getattr(ctx, "prefix", "") or ""))
-            continue
-        methods = getattr(route, "methods", None) or set()
-        for m in sorted(methods - {"HEAD", "OPTIONS"}):
-            yield m, prefix + route.path
-
-
-def _routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    return sorted(set(_walk(app.routes)))
-
-
 def test_town_account_sees_nothing_outside_its_town(app, client, session) -> None:  # type: ignore[no-untyped-def]
     headers = bearer(client, "town_staff")
     me = client.get("/api/v1/me", headers=headers).json()
