@@ -5,7 +5,9 @@ migrate, load the division tree and the generated city's grids, then import ever
 of the synthetic city (`gridgov generate`) with the real import job, and build the golden records
 (`gridgov resolve`: address library, persons by ID and by the probabilistic matcher,
 organizations, rooms and residents placed). Prints rows/s per stage and end to end, counts, and
-peak memory (this process's maximum resident set, which includes the generator when it runs here).
+peak memory: the largest of the import's (this process's maximum resident set, which includes
+the generator when it runs here) and each resolution step's (`gridgov resolve` runs each step in
+a process of its own; with the function it was in at its peak).
 
     python benchmarks/ingest.py --scale 0.01                 # generate, then both databases
     python benchmarks/ingest.py --data DIR --db pg           # files made by `gridgov generate`
@@ -99,40 +101,43 @@ def ingest_all(url: str, data: Path, work: Path, jobs: int = 2) -> dict[str, Any
     return totals
 
 
-def resolve_all(url: str) -> dict[str, Any]:
+def resolve_all(url: str, isolated: bool = True) -> dict[str, Any]:
+    """The steps of `gridgov resolve`, as it runs them: each in a process of its own (its peak
+    memory is that process's), one transaction each."""
     from gridgov.core import clock
-    from gridgov.db.engine import make_engine, make_sessionmaker, session_scope
-    from gridgov.registry.golden import resolve_organizations, resolve_persons
-    from gridgov.registry.places import build_address_library, place_rooms_and_people
+    from gridgov.registry.steps import StepResult, run_steps
 
-    engine = make_engine(url)
     out: dict[str, Any] = {}
-    for name, step in (
-        ("address library", build_address_library),
-        ("persons", resolve_persons),
-        ("organizations", resolve_organizations),
-        ("rooms and residents", place_rooms_and_people),
-    ):
-        t = time.perf_counter()
-        with session_scope(make_sessionmaker(engine)) as s:  # one transaction per step, as the CLI
-            stats = step(s, now=clock.now())
-        out[name] = (time.perf_counter() - t, vars(stats))
-        print(f"  {name}: {out[name][0]:.1f} s, peak {peak_mib():,.0f} MiB", flush=True)
-    engine.dispose()
+
+    def after(_i: int, r: StepResult) -> None:
+        out[r.name] = (r.seconds, vars(r.stats), r.peak_mib, r.peak_where)
+        print(f"  {r.name}: {r.seconds:.1f} s, peak {r.peak_mib:,.0f} MiB", flush=True)
+        if r.peak_where:
+            print(f"    at the peak: {' < '.join(r.peak_where)}", flush=True)
+
+    run_steps(url, clock.now(), isolated=isolated, measure=True, after=after)
     return out
 
 
-def run(kind: str, data: Path, seed: int, jobs: int) -> dict[str, Any]:
+def run(
+    kind: str, data: Path, seed: int, jobs: int, keep: Path | None = None, isolated: bool = True
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gridgov_ingest_") as tmp_dir:
-        tmp = Path(tmp_dir)
+        tmp = keep or Path(tmp_dir)
         url, cleanup = make_database(kind, tmp)
+        if keep is not None:  # leave the database (and the SQLite file) for later experiments
+            print(f"keeping the database: {url}", flush=True)
+            cleanup = _nothing
         try:
             t = time.perf_counter()
             prepare(url, seed)
             setup = time.perf_counter() - t
             ing = ingest_all(url, data, tmp / "work", jobs)
-            res = resolve_all(url)
-            peak = peak_mib()  # before the quality check below, which is not part of the pipeline
+            ing["peak"] = peak_mib()
+            res = resolve_all(url, isolated)
+            # Before the quality check below, which is not part of the pipeline: the import's
+            # peak (this process) or a step's (its own process), whichever is larger.
+            peak = max(peak_mib(), *(v[2] for v in res.values()))
             quality = {}
             if (data / "truth" / "records.parquet").exists():
                 from quality import evaluate
@@ -142,6 +147,10 @@ def run(kind: str, data: Path, seed: int, jobs: int) -> dict[str, Any]:
                     "quality": quality}  # fmt: skip
         finally:
             cleanup()
+
+
+def _nothing() -> None:
+    pass
 
 
 def report(kind: str, r: dict[str, Any]) -> None:
@@ -154,13 +163,13 @@ def report(kind: str, r: dict[str, Any]) -> None:
         f"({ing['unchanged']:,} unchanged) + {ing['quarantined']:,} quarantined, in "
         f"{ing['seconds']:.1f} s: {ing['read'] / ing['seconds']:,.0f} rows/s"
     )
-    print(f"  ({ing['jobs']} files at a time)")
+    print(f"  ({ing['jobs']} files at a time; peak memory {ing['peak']:,.0f} MiB)")
     for source, (rows, files) in sorted(ing["per_source"].items()):
         print(f"  {source}: {rows:,} rows in {files} files")
     resolve_s = sum(v[0] for v in res.values())
-    for step, (secs, stats) in res.items():
+    for step, (secs, stats, step_peak, _where) in res.items():
         shown = {k: v for k, v in stats.items() if v not in (0, {}, None)}
-        print(f"  resolve · {step}: {secs:.1f} s {shown}")
+        print(f"  resolve · {step}: {secs:.1f} s, peak {step_peak:,.0f} MiB {shown}")
     total = ing["seconds"] + resolve_s
     print(
         f"end to end (read → validate → standardise → store → match → place): {ing['read']:,} "
@@ -182,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, help="use files already made by `gridgov generate`")
     ap.add_argument("--seed", type=int, default=2023)
     ap.add_argument("--jobs", type=int, default=2, help="files imported at once (threads)")
+    ap.add_argument("--keep", type=Path, help="keep the database (SQLite file in this folder)")
+    ap.add_argument(
+        "--in-process", action="store_true", help="resolution steps in this process (not isolated)"
+    )
     args = ap.parse_args(argv)
     print(f"gridgov ingest benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="gridgov_data_") as data_dir:
@@ -190,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             secs = generate(data, args.scale, args.seed)
             print(f"generated scale {args.scale:g} into {data} in {secs:.1f} s")
         for kind in ["sqlite", "pg"] if args.db == "both" else [args.db]:
-            report(kind, run(kind, data, args.seed, args.jobs))
+            report(kind, run(kind, data, args.seed, args.jobs, args.keep, not args.in_process))
     return 0
 
 

@@ -135,27 +135,44 @@ def ingest(
 
 def resolve(
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON 统计")] = False,
+    in_process: Annotated[
+        bool,
+        typer.Option(
+            "--in-process", help="各步骤在本进程内执行 (默认每步一个子进程, 步骤结束即归还内存)"
+        ),
+    ] = False,
 ) -> None:
     """汇总主记录: 标准地址入库落格; 按有效身份证号 / 统一社会信用代码归并各部门记录, 按 “一数一源”
     规则取值; 房屋、住户与网格挂接 (以房管人); 冲突和无法匹配的地址生成网格员核查任务。"""
-    from gridgov.cli.common import unit_of_work
-    from gridgov.registry.golden import resolve_organizations, resolve_persons
-    from gridgov.registry.places import build_address_library, place_rooms_and_people
+    from gridgov.registry.steps import STEPS, StepResult, run_steps
 
+    session_factory(migrate=True)  # the schema is current before any step starts
     # One transaction per step: each step can be run again (ids stay stable), and a city-sized
     # run in one transaction would hold all of its writes uncommitted (on SQLite, in the WAL file).
-    steps: tuple[tuple[str, Callable[..., Any]], ...] = (
-        ("标准地址入库落格", build_address_library),
-        ("人员归并", resolve_persons),
-        ("组织归并", resolve_organizations),
-        ("房屋与住户挂接", place_rooms_and_people),
-    )
-    done: list[Any] = []
-    for i, (label, step) in enumerate(steps, 1):
-        with console.status(f"汇总中 ({i}/{len(steps)}) {label} …"), unit_of_work() as session:
-            done.append(step(session, now=clock.now()))
+    # Each step in a process of its own, so the memory one step leaves is not carried into the next.
+    status = console.status("")
+
+    def before(i: int, _name: str, label: str) -> None:
+        status.update(f"汇总中 ({i}/{len(STEPS)}) {label} …")
+        status.start()
+
+    def after(i: int, result: StepResult) -> None:
+        status.stop()
         if not as_json:
-            console.print(f"[green]完成[/] ({i}/{len(steps)}) {label}")
+            label = STEPS[i - 1][1]
+            console.print(
+                f"[green]完成[/] ({i}/{len(STEPS)}) {label} "
+                f"[dim]{result.seconds:,.1f} 秒, 内存峰值 {result.peak_mib:,.0f} MiB[/]"
+            )
+
+    try:
+        results = run_steps(
+            settings().database_url, clock.now(), isolated=not in_process, before=before,
+            after=after,
+        )  # fmt: skip
+    finally:
+        status.stop()
+    done = [r.stats for r in results]
     library, persons, orgs, places = done
     if as_json:
         doc = {
@@ -163,6 +180,10 @@ def resolve(
             "persons": vars(persons),
             "organizations": vars(orgs),
             "places": vars(places),
+            "steps": [
+                {"step": r.name, "seconds": round(r.seconds, 2), "peak_mib": round(r.peak_mib)}
+                for r in results
+            ],
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return
