@@ -720,27 +720,36 @@ def _match_unlinked(
         ("actual_address", "address", "registered_address"),
     ).select("uid", "name", "dob", "sex", "cid", "phone", "addr", "door")
     mention = side_frame(records)
-    # One address per person (the actual one, else the registered one), as the matcher uses.
-    golden_all = query_frame(
-        session,
-        "SELECT id, name, birth_date, sex, citizen_id, phone, "
-        "COALESCE(NULLIF(actual_address, ''), NULLIF(registered_address, '')) FROM persons ORDER BY id",
-        {"uid": pl.Int64(), "name": pl.String(), "dob": pl.String(), "sex": pl.String(),
-         "cid": pl.String(), "phone": pl.String(), "address": pl.String()},
-    )  # fmt: skip
-    population = golden_all.height + mention.height
-    # A slice of golden persons at a time: the address and pinyin blocks are known only once
-    # their addresses are parsed and names read, and only the persons sharing a block are kept
-    # (at city scale about a third of five million).
+    # A slice of golden persons at a time, read from the database by id range (all five million
+    # at once would hold about 1.7 GB): the address and pinyin blocks are known only once their
+    # addresses are parsed and names read, and only the persons sharing a block are kept (at
+    # city scale about a third of five million).
+    low, high, count = session.execute(
+        text("SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), -1), COUNT(*) FROM persons")
+    ).one()
+    population = int(count) + mention.height
     kept = []
-    for part in golden_all.iter_slices(GOLDEN_SLICE):
+    for start in range(int(low), int(high) + 1, GOLDEN_SLICE):
+        # One address per person (the actual one, else the registered one), as the matcher uses;
+        # the bounds are integers.
+        where = f"WHERE id >= {int(start)} AND id < {int(start) + GOLDEN_SLICE} ORDER BY id"
+        part = query_frame(
+            session,
+            "SELECT id, name, birth_date, sex, citizen_id, phone, "  # noqa: S608
+            "COALESCE(NULLIF(actual_address, ''), NULLIF(registered_address, '')) FROM persons "
+            + where,
+            {"uid": pl.Int64(), "name": pl.String(), "dob": pl.String(), "sex": pl.String(),
+             "cid": pl.String(), "phone": pl.String(), "address": pl.String()},
+        )  # fmt: skip
         golden = addresses(_sharing_a_block(part, mention), ("address",)).select(
             pl.col("uid").cast(pl.String), "name", "dob", "sex", "cid", "phone", "addr", "door"
         )
         side = side_frame(golden)
         kept.append(side.filter(_any_block(side, mention)))
-        del golden, side
-    del golden_all
+        del part, golden, side
+    if not kept:  # no golden person yet: every record is matched among the others
+        cols = ("uid", "name", "dob", "sex", "cid", "phone", "addr", "door")
+        kept.append(side_frame(pl.DataFrame(schema=dict.fromkeys(cols, pl.String()))))
     golden_side = pl.concat(kept, how="vertical")
     del kept
     stats.extra["golden_compared"] = golden_side.height
