@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tests.conftest import NOW
@@ -12,7 +11,6 @@ from tests.conftest import NOW
 from gridgov.accounts.models import User
 from gridgov.geo.models import GridLeader
 from gridgov.ingest.models import IngestBatch, SourceRecord
-from gridgov.registry import golden
 from gridgov.registry.golden import resolve_organizations, resolve_persons
 from gridgov.registry.models import (
     CheckTask,
@@ -197,12 +195,7 @@ def test_new_persons_are_written_whole_beside_updated_ones(session: Session) -> 
     assert [link.method for link in links] == ["id"]
 
 
-@pytest.mark.parametrize("golden_slice", [None, 1])
-def test_records_without_valid_ids_are_matched_probabilistically(
-    session: Session, golden_slice: int | None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if golden_slice is not None:  # golden persons read one id at a time: the same answers
-        monkeypatch.setattr(golden, "GOLDEN_SLICE", golden_slice)
+def test_records_without_valid_ids_are_matched_probabilistically(session: Session) -> None:
     scenario(session)
     grid = session.scalar(select(User.region_code).where(User.username == "grid_worker"))
     # The same person written with a homophone and a mistyped ID, no phone: joins 张伟.

@@ -195,6 +195,21 @@ def _partition(spilled: _Spilled, key_of: pl.DataFrame) -> tuple[list[Path], Pat
     return dirs, unlinked
 
 
+def _key_chunks(records: pl.DataFrame, size: int) -> list[pl.Series]:
+    """The keys of `records` in ascending runs holding about `size` records each (a key's
+    records never split; a key with more than `size` records is a run of its own)."""
+    per_key = (
+        records.group_by("key")
+        .len()
+        .sort("key")
+        .with_columns(((pl.col("len").cum_sum() - pl.col("len")) // size).alias("_chunk"))
+    )
+    return [
+        part.get_column("key")
+        for part in per_key.partition_by("_chunk", maintain_order=True, include_key=False)
+    ]
+
+
 def _read_dir(path: Path) -> pl.DataFrame | None:
     files = sorted(path.glob("*.parquet"))
     if not files:
@@ -642,14 +657,22 @@ def resolve_persons(
                     for d in dirs
                     if any(d.glob("*.parquet"))
                 ]
+                del unlinked
                 again = pl.concat([*(f.collect() for f in own), newly], how="diagonal_relaxed")
-                decided = _decide(again, PERSON_FIELDS, table, "person", now,
-                                  grids_from_checks=True, confirmed=confirmed)  # fmt: skip
-                _store(session, Person, decided.updates, fresh, "citizen_id")
-                keys.append(decided.updates["id"])
                 tasks = [t.filter(~pl.col("key").is_in(affected.implode())) for t in tasks]
-                tasks.append(decided.tasks)
                 tags.append(_tag_records(newly))
+                del newly, own
+                # In parts of about PART_RECORDS records (each key whole), as the first pass:
+                # at city scale a quarter of a million persons gain records here.
+                for part_keys in _key_chunks(again, PART_RECORDS):
+                    decided = _decide(again.filter(pl.col("key").is_in(part_keys.implode())),
+                                      PERSON_FIELDS, table, "person", now,
+                                      grids_from_checks=True, confirmed=confirmed)  # fmt: skip
+                    _store(session, Person, decided.updates, fresh, "citizen_id")
+                    keys.append(decided.updates["id"])
+                    tasks.append(decided.tasks)
+                    del decided
+                del again
         stats.updated = pl.concat(keys).n_unique() if keys else 0
         grids = _grids(session, "persons")
         if tasks:
