@@ -248,3 +248,20 @@ def test_organizations_conflicting_authorities_and_links(session: Session) -> No
     links = {(x.relation, x.source) for x in session.scalars(select(PersonOrg))}
     assert links == {("legal_rep", "SJ"), ("employee", "RS")}
     assert resolve_organizations(session, now=NOW).tasks_opened == 0
+
+
+def test_records_without_any_valid_id_make_persons_among_themselves(session: Session) -> None:
+    # No golden person exists yet and no record has a valid ID number: the matcher compares the
+    # records among themselves (the golden side is empty).
+    for key, src in (("WJ9", "WJ"), ("JY9", "JY")):
+        add(session, src, "students" if src == "JY" else "health_records", "person", key, at(2025),
+            {"name": "陈小雨", "birth_date": "2014-03-05", "sex": "2",
+             "actual_address": "宁波市海曙区中山西路88号3幢2单元502室"})  # fmt: skip
+    stats = resolve_persons(session, now=NOW)
+    assert stats.linked == 0 and stats.extra["golden_compared"] == 0
+    people = session.scalars(select(Person).where(Person.name == "陈小雨")).all()
+    assert len(people) == 1 and people[0].citizen_id is None
+    methods = session.scalars(
+        select(RecordLink.method).where(RecordLink.entity_id == people[0].id)
+    ).all()
+    assert sorted(methods) == ["splink-new", "splink-new"]

@@ -764,6 +764,8 @@ def _match_unlinked(
             {"uid": pl.Int64(), "name": pl.String(), "dob": pl.String(), "sex": pl.String(),
              "cid": pl.String(), "phone": pl.String(), "address": pl.String()},
         )  # fmt: skip
+        if part.is_empty():  # a gap in the ids
+            continue
         golden = addresses(_sharing_a_block(part, mention), ("address",)).select(
             pl.col("uid").cast(pl.String), "name", "dob", "sex", "cid", "phone", "addr", "door"
         )
