@@ -19,6 +19,7 @@ import multiprocessing as mp
 import resource
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -96,8 +97,6 @@ class _MemoryWatch(threading.Thread):
 
 def _run_here(name: str, target: str, url: str, now: datetime, measure: bool) -> StepResult:
     """Run one step in this process, in one transaction on a connection of its own."""
-    import time
-
     from gridgov.db.engine import make_engine, make_sessionmaker, session_scope
 
     module, attr = target.split(":")
