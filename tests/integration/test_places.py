@@ -12,7 +12,13 @@ from gridgov.accounts.models import User
 from gridgov.geo.models import Region
 from gridgov.registry.golden import resolve_persons
 from gridgov.registry.models import Address, Building, CheckTask, Person, PersonRoom, Room
-from gridgov.registry.places import AddressMatcher, build_address_library, place_rooms_and_people
+from gridgov.registry.places import (
+    AddressMatcher,
+    build_address_library,
+    link_residents,
+    place_rooms,
+    place_rooms_and_people,
+)
 
 OWNER = "330203198001010016"
 
@@ -60,8 +66,13 @@ def test_library_rooms_people_and_grids(session: Session) -> None:
     add(session, "ZJ", "rentals", "tenancy", "R1", at(2024),
         {"address": "中山西路88号3幢2单元502", "tenant_id": CID, "tenant_name": "张伟",
          "start_date": "2024-01-01"})  # fmt: skip
-    resolve_persons(session, now=NOW)
-    placed = place_rooms_and_people(session, now=NOW)
+    # As `gridgov resolve` runs them: rooms, then persons (placed as they are written), residents.
+    rooms = place_rooms(session, now=NOW)
+    assert (rooms.rooms, rooms.links, rooms.unmatched) == (1, 2, 0)
+    persons = resolve_persons(session, now=NOW)
+    assert persons.extra["placed"] == 1 and persons.extra["rooms_made"] == 1
+    assert (persons.extra["address_unmatched"], persons.extra["address_tasks"]) == (1, 1)
+    placed = link_residents(session, now=NOW)
     person = session.scalars(select(Person).where(Person.citizen_id == CID)).one()
     room = session.get(Room, person.room_id)
     assert room is not None and person.grid_code == grid
@@ -71,12 +82,17 @@ def test_library_rooms_people_and_grids(session: Session) -> None:
     links = {(x.relation, x.room_id) for x in session.scalars(select(PersonRoom))}
     assert ("tenant", rented.id) in links and ("owner", rented.id) in links
     assert ("member", room.id) in links
-    assert placed.persons_placed == 1
+    assert placed.persons_placed == 1 and placed.links == 3
     # 解放南路1号 is not in the library: a field check, not a guess.
     task = session.scalars(select(CheckTask).where(CheckTask.kind == "address_unmatched")).one()
     assert task.candidates[0]["value"].endswith("解放南路1号")
+    # Run again: nothing new (the open task is not opened twice).
+    assert (place_rooms(session, now=NOW).rooms, place_rooms(session, now=NOW).links) == (0, 0)
+    persons = resolve_persons(session, now=NOW)
+    assert persons.extra["rooms_made"] == 0 and persons.extra["address_tasks"] == 0
+    assert link_residents(session, now=NOW).links == 0
     again = place_rooms_and_people(session, now=NOW)
-    assert again.rooms == 0 and again.tasks_opened == 0
+    assert again.rooms == 0 and again.tasks_opened == 0 and again.links == 0
     assert build_address_library(session, now=NOW).addresses == 0
     assert session.scalar(select(func.count()).select_from(Room)) == 2
 

@@ -11,14 +11,14 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tests.conftest import NOW
 from tests.integration.test_golden import add, at
 
 from gridgov.demo.population import generate_population
 from gridgov.registry.address_frames import normalized, parse_texts
-from gridgov.registry.models import Address, Person
+from gridgov.registry.models import Address, CheckTask, Person
 from gridgov.registry.places import (
     AddressMatcher,
     _tail,
@@ -194,19 +194,23 @@ def test_library_and_matching_equal_the_parser_and_matcher(
 
 
 def test_placement_by_frames_updates_loaded_persons(session: Session) -> None:
-    """Persons already in the session see the room and grid written by the bulk update."""
+    """Persons resolved before the address library are placed by a bulk update, which persons
+    already in the session see; running it again changes nothing."""
     from tests.integration.test_places import library
 
-    grid, _ = library(session)
-    build_address_library(session, now=NOW)
+    from gridgov.registry.golden import resolve_persons
+
     add(session, "GA", "hukou", "person", "GA9", at(2020),
         {"citizen_id": "330203198001010016", "name": "王五",
          "actual_address": "中山西路88号天一家园3幢2单元601室"})  # fmt: skip
-    from gridgov.registry.golden import resolve_persons
-
-    resolve_persons(session, now=NOW)
+    resolve_persons(session, now=NOW)  # no library yet: nobody placed, no address task
     person = session.scalars(select(Person).where(Person.name == "王五")).one()
     assert person.room_id is None
+    assert session.scalar(select(func.count()).select_from(CheckTask)) == 0
+    grid, _ = library(session)
+    build_address_library(session, now=NOW)
     stats = place_rooms_and_people(session, now=NOW)
-    assert stats.persons_placed == 1
+    assert (stats.persons_placed, stats.rooms, sum(stats.matched.values())) == (1, 1, 1)
     assert person.room_id is not None and person.grid_code == grid
+    again = place_rooms_and_people(session, now=NOW)
+    assert (again.rooms, again.links, again.tasks_opened) == (0, 0, 0)

@@ -173,13 +173,14 @@ def resolve(
     finally:
         status.stop()
     done = [r.stats for r in results]
-    library, persons, orgs, places = done
+    library, rooms, persons, orgs, residents = done
     if as_json:
         doc = {
             "addresses": vars(library),
+            "rooms": vars(rooms),
             "persons": vars(persons),
             "organizations": vars(orgs),
-            "places": vars(places),
+            "residents": vars(residents),
             "steps": [
                 {"step": r.name, "seconds": round(r.seconds, 2), "peak_mib": round(r.peak_mib)}
                 for r in results
@@ -205,9 +206,20 @@ def resolve(
             f"{s.updated:,}", f"{s.tasks_opened:,}", f"{s.tags:,}",
         )  # fmt: skip
     console.print(table)
-    matched = ", ".join(f"{k} {v:,}" for k, v in sorted(places.matched.items())) or "无"
+    extra = persons.extra
+    matched = ", ".join(f"{k} {v:,}" for k, v in sorted(rooms.matched.items())) or "无"
+    placed = ", ".join(
+        f"{k.removeprefix('address_')} {v:,}"
+        for k, v in sorted(extra.items())
+        if k.removeprefix("address_") in ("exact", "road", "fuzzy")
+    )
     console.print(
         f"标准地址 新增 {library.addresses:,} (楼幢 {library.buildings:,}, 不在任何网格 "
-        f"{library.outside_grids:,}); 房屋 新增 {places.rooms:,}; 地址匹配 {matched}, 未匹配 "
-        f"{places.unmatched:,} (新核查任务 {places.tasks_opened:,}); 人员落户落格 {places.persons_placed:,}"
+        f"{library.outside_grids:,}); 房屋 新增 {rooms.rooms + extra.get('rooms_made', 0):,}; "
+        f"房屋登记与租赁记录地址匹配 {matched}, 未匹配 {rooms.unmatched:,}"
+    )
+    console.print(
+        f"人员实际居住地址匹配 {placed or '无'}, 未匹配 {extra.get('address_unmatched', 0):,} "
+        f"(新核查任务 {extra.get('address_tasks', 0):,}); 人员落户落格 "
+        f"{residents.persons_placed:,}; 房主、租户与住户关系 新增 {residents.links:,}"
     )

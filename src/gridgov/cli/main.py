@@ -216,7 +216,7 @@ def demo_data(*, seed: int, scale: float) -> None:
     summary.add_column("项目")
     summary.add_column("数量", justify="right")
     persons = result.steps["人员主记录"]
-    places = result.steps["房屋与住户"]
+    rooms = result.steps["房屋"]
     for label, value in (
         ("部门文件", result.files),
         ("读取行", result.read),
@@ -225,8 +225,8 @@ def demo_data(*, seed: int, scale: float) -> None:
         ("人员主记录", persons["created"]),
         ("组织主记录", result.steps["组织主记录"]["created"]),
         ("标准地址", result.steps["标准地址与楼幢"]["addresses"]),
-        ("房屋", places["rooms"]),
-        ("核查任务", persons["tasks_opened"] + places["tasks_opened"]),
+        ("房屋", rooms["rooms"] + persons["extra"].get("rooms_made", 0)),
+        ("核查任务", persons["tasks_opened"] + persons["extra"].get("address_tasks", 0)),
     ):
         summary.add_row(label, f"{value:,}")
     console.print(summary)

@@ -49,7 +49,7 @@ def build_demo_data(
     from gridgov.demo.population import generate_population
     from gridgov.ingest.pipeline import ImportJob
     from gridgov.registry.golden import resolve_organizations, resolve_persons
-    from gridgov.registry.places import build_address_library, place_rooms_and_people
+    from gridgov.registry.places import build_address_library, link_residents, place_rooms
 
     files = folder / "files"
     if progress is not None:
@@ -75,9 +75,10 @@ def build_demo_data(
                 progress("导入各部门数据", out.files, total)
     steps: tuple[tuple[str, Callable[..., Any]], ...] = (
         ("标准地址与楼幢", build_address_library),
+        ("房屋", place_rooms),  # before persons, who are placed in rooms as they are written
         ("人员主记录", resolve_persons),
         ("组织主记录", resolve_organizations),
-        ("房屋与住户", place_rooms_and_people),
+        ("房屋与住户", link_residents),
     )
     with session_scope(factory) as session:
         for i, (label, step) in enumerate(steps, start=1):

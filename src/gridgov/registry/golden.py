@@ -35,6 +35,7 @@ from gridgov.db.bulk_update import update_from_frame, write_cache
 from gridgov.ingest.mapping import shipped_mappings
 from gridgov.registry.address_frames import query_frame
 from gridgov.registry.frames import bad_fields, source_frames
+from gridgov.registry.ids import reserve_ids as _reserve_ids
 from gridgov.registry.models import (
     CheckTask,
     KeyPersonTag,
@@ -43,6 +44,7 @@ from gridgov.registry.models import (
     PersonOrg,
     RecordLink,
 )
+from gridgov.registry.places import Placement
 from gridgov.registry.survive_frame import CANDIDATE_SCHEMA, FrameDecisions, decide_frame
 from gridgov.registry.survivorship import Survivorship, shipped_survivorship
 
@@ -452,34 +454,6 @@ def _store(
         raise RuntimeError(f"{model.__tablename__}: {new.height - written} reserved ids were taken")
 
 
-def _reserve_ids(session: Session, model: Any, n: int, above: int = 0) -> pl.Series:
-    """`n` new ids of `model`'s table, ascending, reserved without writing rows.
-
-    PostgreSQL: from the table's sequence (each value handed out once, so no other writer can
-    take them); SQLite: after the largest id, since the session's transaction holds the
-    database's write lock (BEGIN IMMEDIATE), and after `above` (reserved, not yet written)."""
-    table = model.__tablename__
-    session.flush()
-    conn = session.connection()
-    if n <= 0:
-        return pl.Series("key", [], pl.Int64())
-    if conn.dialect.name == "postgresql":
-        return (
-            query_frame(
-                session,
-                # table comes from the model
-                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "  # noqa: S608
-                f"FROM generate_series(1, {int(n)})",
-                {"key": pl.Int64()},
-            )
-            .get_column("key")
-            .sort()
-        )
-    top = conn.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")).scalar_one()  # noqa: S608
-    first = max(int(top), above) + 1
-    return pl.int_range(first, first + n, dtype=pl.Int64, eager=True).alias("key")
-
-
 def _grid_leaders(session: Session) -> pl.DataFrame:
     return query_frame(
         session,
@@ -622,6 +596,20 @@ def resolve_persons(
         )
         stats.records = spilled.count
         stats.linked = spilled.idents.height
+        # Rooms and grids by actual address, given as the persons are written.
+        placement = (
+            Placement.maybe(
+                session,
+                pl.scan_parquet(spilled.chunks)
+                .select(pl.col("actual_address").unique())
+                .collect()
+                .get_column("actual_address"),
+                now,
+            )
+            if spilled.chunks
+            else None
+        )
+
         ids, fresh = _golden_ids(session, Person, "citizen_id", spilled.idents["ident"], stats)
         by_id = spilled.idents.join(ids, on="ident").select("record_id", "key")
         stats.links = _link(session, "person", by_id, "id")
@@ -629,6 +617,12 @@ def resolve_persons(
         del by_id, ids
         spilled.idents = spilled.idents.clear()
         dirs, unlinked_dir = _partition(spilled, _links_of(session, "person"))
+
+        def store(updates: pl.DataFrame) -> None:
+            if placement is not None:
+                updates = placement.apply(session, updates)
+            _store(session, Person, updates, fresh, "citizen_id")
+
         confirmed = confirmed_answers(session, "person")
         tasks: list[pl.DataFrame] = []
         tags: list[pl.DataFrame] = []
@@ -639,7 +633,7 @@ def resolve_persons(
                 continue
             decided = _decide(records, PERSON_FIELDS, table, "person", now,
                               grids_from_checks=True, confirmed=confirmed)  # fmt: skip
-            _store(session, Person, decided.updates, fresh, "citizen_id")
+            store(decided.updates)
             keys.append(decided.updates["id"])
             tasks.append(decided.tasks)
             tags.append(_tag_records(records))
@@ -668,7 +662,7 @@ def resolve_persons(
                     decided = _decide(again.filter(pl.col("key").is_in(part_keys.implode())),
                                       PERSON_FIELDS, table, "person", now,
                                       grids_from_checks=True, confirmed=confirmed)  # fmt: skip
-                    _store(session, Person, decided.updates, fresh, "citizen_id")
+                    store(decided.updates)
                     keys.append(decided.updates["id"])
                     tasks.append(decided.tasks)
                     del decided
@@ -679,6 +673,14 @@ def resolve_persons(
             stats.tasks_opened = _open_tasks(session, "person", pl.concat(tasks), grids, now)
         if tags:
             stats.tags = _tags(session, pl.concat(tags, how="vertical_relaxed"), grids, now)
+        if placement is not None:
+            placement.open_tasks(session, grids)
+            placed = placement.stats
+            stats.extra.update(
+                placed=placed.persons_placed, rooms_made=placed.rooms,
+                address_unmatched=placed.unmatched, address_tasks=placed.tasks_opened,
+                **{f"address_{m}": n for m, n in sorted(placed.matched.items())},
+            )  # fmt: skip
     session.flush()
     return stats
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gridgov.db.bulk import copy_frame
@@ -40,6 +40,7 @@ from gridgov.geo import service as geo
 from gridgov.geo.models import GridLeader
 from gridgov.registry.address_frames import in_chunks, parse, parse_texts, query_frame
 from gridgov.registry.frames import bad_fields, source_frames
+from gridgov.registry.ids import reserve_ids
 from gridgov.registry.models import (
     Address,
     Building,
@@ -57,9 +58,12 @@ EXACT, TAIL, FUZZY = "exact", "road", "fuzzy"
 
 __all__ = [
     "AddressMatcher",
+    "Placement",
     "build_address_library",
+    "link_residents",
     "match_texts",
     "parse",
+    "place_rooms",
     "place_rooms_and_people",
 ]
 
@@ -579,8 +583,8 @@ def _match_county(
         return out
     matcher = AddressMatcher(rows=reach.iter_rows())
     found = []
-    for text_id, text in similar.iter_rows():
-        m = matcher.match(text)
+    for text_id, raw in similar.iter_rows():
+        m = matcher.match(raw)
         found.append((text_id, m.address_id, m.method, m.score))
     out.append(pl.DataFrame(found, schema=ID_MATCH_SCHEMA, orient="row"))
     return out
@@ -609,8 +613,10 @@ _ROOM_FIELDS = (
 )
 
 
-def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
-    """Rooms (ZJ), owners and tenants, and golden persons' rooms and grids by actual address."""
+def place_rooms(session: Session, *, now: datetime) -> PlaceStats:
+    """Rooms from the housing register (ZJ), each room record and rental registration linked to
+    its room (`record_links`, entity "room"); runs before the persons step, which places each
+    golden person in a room as it writes them (`Placement`)."""
     stats = PlaceStats()
     session.flush()
     stamp = pl.lit(now).dt.convert_time_zone("UTC").alias("updated_at")
@@ -618,149 +624,316 @@ def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
         chunk.select(
             "id", "source", "kind", pl.col("address").fill_null(""), "use",
             pl.col("area").cast(pl.Float64, strict=False), pl.col("cert_no").fill_null(""),
-            pl.when(bad_fields(pl.col("flags")).list.contains("owner_id").fill_null(False))
-            .then(None).otherwise(pl.col("owner_id")).alias("owner_id"),
-            "tenant_id", "start_date", "end_date",
         )
-        for chunk in source_frames(session, ["room", "tenancy"], _ROOM_FIELDS)
+        for chunk in source_frames(session, ["room", "tenancy"], ("address", "use", "area", "cert_no"))
     ]  # fmt: skip
-    records = pl.concat(parts, how="vertical") if parts else _NO_RECORDS
+    if not parts:
+        return stats
+    records = pl.concat(parts, how="vertical")
     del parts
-    people = query_frame(
-        session,
-        "SELECT id, actual_address FROM persons WHERE actual_address != '' ORDER BY id",
-        {"id": pl.Int64(), "actual_address": pl.String()},
-    )
     # Texts become numbers (the texts themselves are needed only to match them).
-    distinct = _distinct_texts(records.get_column("address"), people.get_column("actual_address"))
+    distinct = _distinct_texts(records.get_column("address"))
     records = _with_text_id(records, "address", distinct)
-    people = _with_text_id(people, "actual_address", distinct)
-    matches = _match_ids(session, distinct).select("text_id", "address_id", "method")
-    unmatched_texts = distinct.join(
-        matches.filter(pl.col("address_id").is_null()).select("text_id"), on="text_id", how="semi"
-    )
+    matches = _match_ids(session, distinct)
     del distinct
+    records = records.join(matches, on="text_id", how="left", maintain_order="left").drop("text_id")
+    stats.unmatched += records.get_column("address_id").null_count()
+    records = records.filter(pl.col("address_id").is_not_null())
+    _count(stats, records.get_column("method"))
     addresses = query_frame(
         session,
         "SELECT id, building_id, grid_code FROM addresses",
         {"address_id": pl.Int64(), "building_id": pl.Int64(), "grid_code": pl.String()},
     )
-
-    def count(methods: pl.Series) -> None:
-        for method, n in methods.value_counts(sort=True).iter_rows():
-            stats.matched[method] = stats.matched.get(method, 0) + n
-
-    # Rooms from the housing register, with owners; tenants from rental registrations.
-    if not records.is_empty():
-        records = records.join(matches, on="text_id", how="left", maintain_order="left")
-        stats.unmatched += records.get_column("address_id").null_count()
-        records = records.filter(pl.col("address_id").is_not_null())
-        count(records.get_column("method"))
-        houses = records.filter(pl.col("kind") == "room")
-        # One room per address: the last record's values, in the order addresses first appear.
-        rooms = (
-            houses.with_row_index("_pos")
-            .group_by("address_id", maintain_order=True)
-            .agg(pl.col("_pos").first(), pl.all().exclude("_pos").last())
-            .sort("_pos")
-            .join(addresses, on="address_id", how="left", maintain_order="left")
-            .select(
-                "address_id", "building_id", "grid_code", "use",
-                pl.col("area").alias("area_m2"), "cert_no",
-                pl.concat_str(
-                    pl.lit('{"use": {"source": "'), "source", pl.lit('", "record": '),
-                    pl.col("id").cast(pl.String), pl.lit("}}"),
-                ).alias("provenance"),
-                stamp,
-            )
-        )  # fmt: skip
-        for part in in_chunks(rooms):
-            stats.rooms += copy_frame(session, Room.__table__, part, conflict=("address_id",))
+    # One room per address: the last record's values, in the order addresses first appear.
+    rooms = (
+        records.filter(pl.col("kind") == "room")
+        .with_row_index("_pos")
+        .group_by("address_id", maintain_order=True)
+        .agg(pl.col("_pos").first(), pl.all().exclude("_pos").last())
+        .sort("_pos")
+        .join(addresses, on="address_id", how="left", maintain_order="left")
+        .select(
+            "address_id", "building_id", "grid_code", "use",
+            pl.col("area").alias("area_m2"), "cert_no",
+            pl.concat_str(
+                pl.lit('{"use": {"source": "'), "source", pl.lit('", "record": '),
+                pl.col("id").cast(pl.String), pl.lit("}}"),
+            ).alias("provenance"),
+            stamp,
+        )
+    )  # fmt: skip
+    del addresses
+    for part in in_chunks(rooms):
+        stats.rooms += copy_frame(session, Room.__table__, part, conflict=("address_id",))
+    del rooms
     room_of = query_frame(
         session,
         "SELECT address_id, id FROM rooms",
         {"address_id": pl.Int64(), "room_id": pl.Int64()},
     )
-    persons_by_cid = query_frame(
-        session,
-        "SELECT citizen_id, id FROM persons WHERE citizen_id IS NOT NULL",
-        {"cid": pl.String(), "person_id": pl.Int64()},
+    links = (
+        records.join(room_of, on="address_id", how="inner", maintain_order="left")
+        .sort("id")
+        .select(
+            pl.col("id").alias("source_record_id"),
+            pl.lit("room").alias("entity"),
+            pl.col("room_id").alias("entity_id"),
+            "method",
+            "score",
+        )
     )
-    if not records.is_empty():
-        owners = houses.filter(pl.col("owner_id").fill_null("") != "").select(
-            "address_id", pl.col("owner_id").alias("cid"), pl.lit("owner").alias("relation"),
+    for part in in_chunks(links, 500_000):
+        stats.links += copy_frame(
+            session, RecordLink.__table__, part, conflict=("source_record_id",)
+        )
+    session.flush()
+    return stats
+
+
+def _count(stats: PlaceStats, methods: pl.Series) -> None:
+    for method, n in methods.value_counts(sort=True).iter_rows():
+        stats.matched[method] = stats.matched.get(method, 0) + n
+
+
+_PLACES = {
+    "address_id": pl.Int64(),
+    "building_id": pl.Int64(),
+    "grid_code": pl.String(),
+    "method": pl.String(),
+}
+
+
+class Placement:
+    """Golden persons' rooms and grids by their actual address, decided as the persons step
+    writes them (each person written once, placed — not written, then updated: at city scale
+    that UPDATE of 4.7 million persons was the rooms step's largest part).
+
+    Every distinct actual-address text of the person records is matched once, before any person
+    is written (`_match_ids`: the texts a survivorship choice can give). `apply` then gives a
+    part of decided persons their room and grid by a join: the grid of the matched address
+    (else the one the frame has, from field checks), the room at that address, made where there
+    is none yet (ids reserved, so the persons can be written with them). Persons whose address
+    matches nothing are kept for `open_tasks`: a grid worker checks the address on site. Texts
+    are keyed by their 64-bit hash once the hashes are seen to be distinct (else by the text)."""
+
+    def __init__(self, session: Session, texts: pl.Series, now: datetime) -> None:
+        self.now = now
+        self.stats = PlaceStats()
+        distinct = _distinct_texts(texts).filter(pl.col("text") != "")
+        found = distinct.join(_match_ids(session, distinct), on="text_id", how="left")
+        found = found.with_columns(pl.col("text").hash(seed=7).alias("_h")).drop("text_id")
+        self._by_hash = found.get_column("_h").n_unique() == found.height
+        key = "_h" if self._by_hash else "text"
+        addresses = query_frame(
+            session,
+            "SELECT id, building_id, grid_code FROM addresses",
+            {"address_id": pl.Int64(), "building_id": pl.Int64(), "grid_code": pl.String()},
+        )
+        # A matched address without a grid places nobody (as the address is not placed either).
+        self._places = (
+            found.filter(pl.col("address_id").is_not_null())
+            .join(addresses, on="address_id", how="inner")
+            .filter(pl.col("grid_code").fill_null("") != "")
+            .select(pl.col(key).alias("_k"), *_PLACES)
+            .with_columns(pl.col("method").cast(pl.Categorical()))
+        )
+        self._unmatched = found.filter(pl.col("address_id").is_null()).select(
+            pl.col(key).alias("_k")
+        )
+        del found, addresses
+        self._rooms = query_frame(
+            session,
+            "SELECT address_id, id FROM rooms",
+            {"address_id": pl.Int64(), "room_id": pl.Int64()},
+        )
+        # id, method (placed), text (matched nothing) of each person decided, in decision order
+        self._decisions: list[pl.DataFrame] = []
+
+    @staticmethod
+    def maybe(session: Session, texts: pl.Series, now: datetime) -> Placement | None:
+        """A placement, or None while the address library is empty (nothing to match against:
+        persons are placed once it is built and the step runs again)."""
+        if session.execute(text("SELECT 1 FROM addresses LIMIT 1")).first() is None:
+            return None
+        return Placement(session, texts, now)
+
+    def _key(self) -> pl.Expr:
+        address = pl.col("actual_address").fill_null("")
+        return (address.hash(seed=7) if self._by_hash else address).alias("_k")
+
+    def apply(self, session: Session, updates: pl.DataFrame) -> pl.DataFrame:
+        """`updates` (decided golden persons: id, actual_address, …) with room_id and grid_code."""
+        if "actual_address" not in updates.columns or updates.is_empty():
+            return updates
+        people = updates.select(
+            "id", pl.col("actual_address").fill_null("").alias("text"), self._key()
+        ).filter(pl.col("text") != "")
+        placed = people.join(self._places, on="_k", how="inner")
+        new = (
+            placed.select("address_id", "building_id", "grid_code")
+            .unique("address_id")
+            .join(self._rooms, on="address_id", how="anti")
+            .sort("address_id")
+        )
+        if not new.is_empty():
+            ids = reserve_ids(session, Room, new.height)
+            rooms = new.with_columns(ids.alias("id")).select(
+                "id", "address_id", "building_id", "grid_code",
+                pl.lit(None, pl.String()).alias("use"), pl.lit(None, pl.Float64()).alias("area_m2"),
+                pl.lit("").alias("cert_no"), pl.lit("{}").alias("provenance"),
+                pl.lit(self.now).dt.convert_time_zone("UTC").alias("updated_at"),
+            )  # fmt: skip
+            made = copy_frame(session, Room.__table__, rooms, conflict=("address_id",))
+            if made != rooms.height:
+                raise RuntimeError(f"rooms: {rooms.height - made} were made meanwhile")
+            self.stats.rooms += made
+            self._rooms = pl.concat(
+                [self._rooms, rooms.select("address_id", pl.col("id").alias("room_id"))]
+            )
+        placed = placed.join(self._rooms, on="address_id", how="inner")
+        nowhere = people.join(self._unmatched, on="_k", how="semi").select("id", "text")
+        self._decisions.append(
+            people.select("id")
+            .join(placed.select("id", "method"), on="id", how="left", maintain_order="left")
+            .join(nowhere, on="id", how="left", maintain_order="left")
+        )
+        out = updates.join(
+            placed.select("id", "room_id", pl.col("grid_code").alias("_grid")),
+            on="id",
+            how="left",
+            maintain_order="left",
+        )
+        grid = pl.coalesce("_grid", "grid_code") if "grid_code" in out.columns else pl.col("_grid")
+        return out.with_columns(grid.alias("grid_code")).drop("_grid")
+
+    def open_tasks(self, session: Session, grids: pl.DataFrame) -> int:
+        """Field checks for the persons whose actual address matched nothing (each person's last
+        decision counts; one open task per person however often it is run). Fills `stats`."""
+        if not self._decisions:
+            return 0
+        last = pl.concat(self._decisions).unique("id", keep="last", maintain_order=True)
+        self._decisions = []
+        placed = last.get_column("method").drop_nulls()
+        pending = last.filter(pl.col("text").is_not_null())
+        del last
+        self.stats.persons_placed = placed.len()
+        _count(self.stats, placed.cast(pl.String))
+        self.stats.unmatched = pending.height
+        self.stats.tasks_opened = _address_tasks(
+            session,
+            pending.select(
+                pl.lit("person").alias("entity"), pl.col("id").alias("entity_id"),
+                pl.lit("actual_address").alias("field"), "text",
+            ),
+            self.now,
+            grids,
+        )  # fmt: skip
+        return self.stats.tasks_opened
+
+
+def link_residents(session: Session, *, now: datetime) -> PlaceStats:
+    """Owners (ZJ room records) and tenants (rental registrations) of the rooms their records were
+    linked to (`place_rooms`), and every placed person as a member of their room (以房管人)."""
+    stats = PlaceStats()
+    session.flush()
+    fields = ("owner_id", "tenant_id", "start_date", "end_date")
+    parts = [
+        chunk.select(
+            "id", "kind",
+            pl.when(bad_fields(pl.col("flags")).list.contains("owner_id").fill_null(False))
+            .then(None).otherwise(pl.col("owner_id")).alias("owner_id"),
+            "tenant_id", "start_date", "end_date",
+        )
+        for chunk in source_frames(session, ["room", "tenancy"], fields)
+    ]  # fmt: skip
+    if parts:
+        records = pl.concat(parts, how="vertical").join(
+            query_frame(
+                session,
+                "SELECT source_record_id, entity_id FROM record_links WHERE entity = 'room'",
+                {"id": pl.Int64(), "room_id": pl.Int64()},
+            ),
+            on="id",
+            how="inner",
+            maintain_order="left",
+        )
+        del parts
+        owners = records.filter(
+            (pl.col("kind") == "room") & (pl.col("owner_id").fill_null("") != "")
+        ).select(
+            "room_id", pl.col("owner_id").alias("cid"), pl.lit("owner").alias("relation"),
             pl.lit(None, pl.String()).alias("valid_from"), pl.lit(None, pl.String()).alias("valid_to"),
         )  # fmt: skip
         tenants = records.filter(pl.col("kind") != "room").select(
-            "address_id", pl.col("tenant_id").fill_null("").alias("cid"),
+            "room_id", pl.col("tenant_id").fill_null("").alias("cid"),
             pl.lit("tenant").alias("relation"),
             _date("start_date").alias("valid_from"), _date("end_date").alias("valid_to"),
         )  # fmt: skip
+        del records
+        persons_by_cid = query_frame(
+            session,
+            "SELECT citizen_id, id FROM persons WHERE citizen_id IS NOT NULL",
+            {"cid": pl.String(), "person_id": pl.Int64()},
+        )
         links = (
             pl.concat([owners, tenants], how="vertical")
             .join(persons_by_cid, on="cid", how="inner", maintain_order="left")
-            .join(room_of, on="address_id", how="inner", maintain_order="left")
             .select(
                 "person_id", "room_id", "relation", pl.lit("ZJ").alias("source"),
                 "valid_from", "valid_to",
             )
         )  # fmt: skip
+        del persons_by_cid
         for part in in_chunks(links):
-            copy_frame(
+            stats.links += copy_frame(
                 session, PersonRoom.__table__, part, conflict=("person_id", "room_id", "relation")
             )
-    # Each golden person's actual address → their room (created if the register lacks it) and grid.
-    people = people.join(matches, on="text_id", how="left", maintain_order="left")
-    del matches
-    unmatched = people.filter(pl.col("address_id").is_null())
-    stats.unmatched += unmatched.height
-    placed = people.filter(pl.col("address_id").is_not_null())
-    count(placed.get_column("method"))
-    new_rooms = (
-        placed.select("address_id")
-        .unique(maintain_order=True)
-        .join(room_of, on="address_id", how="anti", maintain_order="left")
-        .join(addresses, on="address_id", how="left", maintain_order="left")
-        .select(
-            "address_id", "building_id", "grid_code", pl.lit(None, pl.String()).alias("use"),
-            pl.lit(None, pl.Float64()).alias("area_m2"), pl.lit("").alias("cert_no"),
-            pl.lit("{}").alias("provenance"), stamp,
+    # Members: in the database, from the persons' rooms (no rows through Python).
+    result = session.execute(
+        text(
+            "INSERT INTO person_rooms (person_id, room_id, relation, source) "
+            "SELECT id, room_id, 'member', 'GA' FROM persons WHERE room_id IS NOT NULL "
+            "ORDER BY id ON CONFLICT (person_id, room_id, relation) DO NOTHING"
         )
-    )  # fmt: skip
-    for part in in_chunks(new_rooms):
-        stats.rooms += copy_frame(session, Room.__table__, part, conflict=("address_id",))
-    room_of = query_frame(
-        session,
-        "SELECT address_id, id FROM rooms",
-        {"address_id": pl.Int64(), "room_id": pl.Int64()},
     )
-    updates = (
-        placed.select(pl.col("id"), "address_id")
-        .join(addresses.select("address_id", "grid_code"), on="address_id", how="left", maintain_order="left")
-        .filter(pl.col("grid_code").fill_null("") != "")
-        .join(room_of, on="address_id", how="left", maintain_order="left")
-        .select("id", "room_id", "grid_code")
-    )  # fmt: skip
-    _update_persons(session, updates)
-    stats.persons_placed = updates.height
-    members = updates.select(
-        pl.col("id").alias("person_id"), "room_id", pl.lit("member").alias("relation"),
-        pl.lit("GA").alias("source"), pl.lit(None, pl.String()).alias("valid_from"),
-        pl.lit(None, pl.String()).alias("valid_to"),
-    )  # fmt: skip
-    for part in in_chunks(members):
-        copy_frame(
-            session, PersonRoom.__table__, part, conflict=("person_id", "room_id", "relation")
-        )
-    stats.tasks_opened = _address_tasks(
-        session,
-        unmatched.join(unmatched_texts, on="text_id", how="left", maintain_order="left").select(
-            pl.lit("person").alias("entity"), pl.col("id").alias("entity_id"),
-            pl.lit("actual_address").alias("field"), "text",
-        ),
-        now,
-    )  # fmt: skip
+    stats.links += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+    stats.persons_placed = session.execute(
+        text("SELECT count(*) FROM persons WHERE room_id IS NOT NULL")
+    ).scalar_one()
     session.flush()
+    return stats
+
+
+def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
+    """Rooms, golden persons' rooms and grids, and residents, for persons resolved before the
+    rooms (`gridgov resolve` places persons as it writes them: rooms, persons, …, residents)."""
+    stats = place_rooms(session, now=now)
+    people = query_frame(
+        session,
+        "SELECT id, actual_address, grid_code, room_id FROM persons WHERE actual_address != '' "
+        "ORDER BY id",
+        {"id": pl.Int64(), "actual_address": pl.String(), "grid_code": pl.String(),
+         "room_id": pl.Int64()},
+    )  # fmt: skip
+    placement = Placement.maybe(session, people.get_column("actual_address"), now)
+    if placement is not None:
+        placed = placement.apply(session, people.drop("room_id").rename({"grid_code": "_old"}))
+        changed = placed.join(people.select("id", pl.col("room_id").alias("_was")), on="id").filter(
+            pl.col("room_id").is_not_null() & (pl.col("room_id") != pl.col("_was")).fill_null(True)
+            | (pl.col("grid_code").fill_null("") != pl.col("_old").fill_null(""))
+            & pl.col("grid_code").is_not_null()
+        )
+        if not changed.is_empty():
+            _update_persons(session, changed.select("id", "room_id", "grid_code"))
+        stats.tasks_opened += placement.open_tasks(session, people.select("id", "grid_code"))
+        stats.rooms += placement.stats.rooms
+        stats.unmatched += placement.stats.unmatched
+        for method, n in placement.stats.matched.items():
+            stats.matched[method] = stats.matched.get(method, 0) + n
+    residents = link_residents(session, now=now)
+    stats.links += residents.links
+    stats.persons_placed = residents.persons_placed
     return stats
 
 
@@ -778,17 +951,15 @@ def _date(column: str) -> pl.Expr:
     return pl.col(column).str.to_date("%Y-%m-%d", strict=False).dt.to_string("%Y-%m-%d")
 
 
-def _address_tasks(session: Session, items: pl.DataFrame, now: datetime) -> int:
+def _address_tasks(
+    session: Session, items: pl.DataFrame, now: datetime, grids: pl.DataFrame
+) -> int:
     """Addresses that matched nothing well enough (entity, entity_id, field, text): a grid
-    worker checks each on site."""
+    worker checks each on site (the leader of the person's grid: `grids` id, grid_code)."""
     if items.is_empty():
         return 0
     leaders = {g: u for g, u in session.execute(select(GridLeader.grid_code, GridLeader.user_id))}
-    grids = query_frame(
-        session,
-        "SELECT id, grid_code FROM persons",
-        {"entity_id": pl.Int64(), "grid_code": pl.String()},
-    )
+    grids = grids.select(pl.col("id").alias("entity_id"), pl.col("grid_code").cast(pl.String))
     rows = items.join(grids, on="entity_id", how="left", maintain_order="left")
     candidates = [
         json.dumps([{"value": text, "source": "", "record": None, "as_of": None}])

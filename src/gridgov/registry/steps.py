@@ -30,9 +30,11 @@ from typing import Any
 # (name, label shown to the operator, function as module:attribute)
 STEPS: tuple[tuple[str, str, str], ...] = (
     ("address library", "标准地址入库落格", "gridgov.registry.places:build_address_library"),
-    ("persons", "人员归并", "gridgov.registry.golden:resolve_persons"),
+    # Rooms before persons: the persons step places each person in a room as it writes them.
+    ("rooms", "房屋登记挂接地址", "gridgov.registry.places:place_rooms"),
+    ("persons", "人员归并与落户落格", "gridgov.registry.golden:resolve_persons"),
     ("organizations", "组织归并", "gridgov.registry.golden:resolve_organizations"),
-    ("rooms and residents", "房屋与住户挂接", "gridgov.registry.places:place_rooms_and_people"),
+    ("residents", "房主、租户与住户挂接", "gridgov.registry.places:link_residents"),
 )
 
 
