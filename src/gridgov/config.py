@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of department mapping files (TOML); empty = the shipped 11 departments",
     )
+    sqlite_cache_mib: int = Field(
+        default=256,
+        ge=2,
+        le=65_536,
+        description="SQLite page cache per connection, MiB (SQLite's own default is 2); it grows "
+        "only as pages are used, and large imports need it",
+    )
     max_upload_mb: float = Field(default=10.0, gt=0, description="Largest photo accepted, in MiB")
     threads: int = Field(
         default=16,

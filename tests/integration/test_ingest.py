@@ -462,6 +462,40 @@ def test_rows_written_in_slices_count_once(factory, tmp_path, monkeypatch) -> No
     assert counts(factory)[0] == EXPECT_LOADED
 
 
+def test_a_file_partly_seen_before_stores_each_new_row_once(factory, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Chunks are copied straight in until one collides with a stored row (PostgreSQL): that
+    chunk is rolled back and written through the collision check, and so is the rest; the new
+    rows before and after it are all stored, each once, the seen ones counted unchanged."""
+    rows = [
+        [f"GA{i:04d}", GOOD_ID, f"居民{i}", "男", "19491231", "汉族", f"宁波市江北区人民路{i}号",
+         f"H{i}", "户主", "2020-01-02"]
+        for i in range(1, 13)
+    ]  # fmt: skip
+    seen = write_csv(tmp_path / "ga_hukou_seen.csv", HUKOU_HEADER, rows[4:8])
+    assert job(factory, seen, "GA", tmp_path / "work").run().loaded == 4
+    from gridgov.db import bulk
+
+    direct: list[int | None] = []
+    copy_direct = bulk._copy_direct
+
+    def spy(*args, **kw):  # type: ignore[no-untyped-def]
+        direct.append(copy_direct(*args, **kw))
+        return direct[-1]
+
+    monkeypatch.setattr(bulk, "_copy_direct", spy)
+    path = write_csv(tmp_path / "ga_hukou.csv", HUKOU_HEADER, rows)
+    result = job(factory, path, "GA", tmp_path / "work", chunk=3).run()
+    assert (result.read, result.loaded, result.unchanged, result.quarantined) == (12, 12, 4, 0)
+    # PostgreSQL: the first chunk went straight in, the second collided (rows 5, 6), the rest
+    # were checked; SQLite always checks.
+    with factory() as s:
+        is_pg = s.connection().dialect.name == "postgresql"
+    assert direct == ([3, None] if is_pg else [])
+    with factory() as s:
+        keys = s.scalars(select(SourceRecord.record_key)).all()
+    assert sorted(keys) == [f"GA{i:04d}" for i in range(1, 13)]
+
+
 def test_a_finished_import_leaves_the_planner_statistics_current(factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL: the batch's tables are analyzed when it is done (a city-sized table the
     planner believes empty is read by a sort on disk instead of by its key); SQLite: nothing."""

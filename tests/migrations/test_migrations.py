@@ -37,9 +37,15 @@ def test_upgrade_from_empty_and_in_sync(backend: str, empty_db_url) -> None:  # 
         engine.dispose()
 
 
-def test_sqlite_pragmas(empty_db_url) -> None:  # type: ignore[no-untyped-def]
+def test_sqlite_pragmas(empty_db_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     engine = make_engine(empty_db_url("sqlite"))
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -256 * 1024  # KiB
+    engine.dispose()
+    monkeypatch.setenv("GRIDGOV_SQLITE_CACHE_MIB", "32")
+    engine = make_engine(empty_db_url("sqlite"))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -32 * 1024
     engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import polars as pl
@@ -96,9 +96,9 @@ def copy_new(
     cursor = raw_conn.cursor()
     try:
         before = raw_conn.total_changes
+        on_conflict = f" ON CONFLICT ({keys}) DO NOTHING" if conflict else ""
         cursor.executemany(
-            f'INSERT INTO "{target.name}" ({cols}) VALUES ({marks}) '  # noqa: S608
-            f"ON CONFLICT ({keys}) DO NOTHING",
+            f'INSERT INTO "{target.name}" ({cols}) VALUES ({marks}){on_conflict}',  # noqa: S608
             prepared,
         )
         return int(raw_conn.total_changes - before)
@@ -115,11 +115,18 @@ def copy_frame(
     frame: pl.DataFrame,
     *,
     conflict: Sequence[str],
+    optimistic: bool = False,
 ) -> int:
     """`copy_new` for a Polars frame whose columns are named after the table's: JSON columns as
     ready JSON text, timestamps as UTC datetimes. Returns the number of new rows.
 
-    PostgreSQL: each slice is written as CSV by Polars and sent in one COPY (no Python per row).
+    PostgreSQL: each slice is written as CSV by Polars and sent in one COPY (no Python per row),
+    into a temporary table, then moved by one INSERT … ON CONFLICT DO NOTHING. `optimistic`,
+    for writes where collisions are rare (a first load): the slices are copied straight into
+    the table under one savepoint, and only if a row collides are they rolled back and sent
+    again the checked way; straight in, each row is written once, not twice. No `conflict`
+    columns: the rows are new by construction (ids reserved, keys checked beforehand) and are
+    copied straight in; a collision is a fault and raises.
     SQLite: one executemany per slice, timestamps in the text form SQLAlchemy stores. Slices
     keep a city-sized frame (millions of record links) from becoming millions of Python tuples
     or one huge buffer at once.
@@ -130,17 +137,25 @@ def copy_frame(
     columns = frame.columns
     stamps = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime)]
     conn = session.connection()
-    made = 0
     if conn.dialect.name == "postgresql":
         text = frame.with_columns(
             pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
             for c in stamps
         )
-        for part in text.iter_slices(COPY_SLICE):
-            buf = io.BytesIO()
-            part.write_csv(buf, include_header=False)
-            made += _copy_csv(session, target, columns, conflict, buf.getvalue())
-        return made
+
+        def slices() -> Iterator[bytes]:
+            for part in text.iter_slices(COPY_SLICE):
+                buf = io.BytesIO()
+                part.write_csv(buf, include_header=False)
+                yield buf.getvalue()
+
+        if not conflict:
+            return sum(_copy_plain(session, target, columns, data) for data in slices())
+        if optimistic:
+            direct = _copy_direct(session, target, columns, slices())
+            if direct is not None:
+                return direct
+        return sum(_copy_csv(session, target, columns, conflict, data) for data in slices())
     text = frame.with_columns(
         *(
             pl.col(c).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
@@ -148,6 +163,7 @@ def copy_frame(
         ),
         *(pl.col(c).dt.strftime("%Y-%m-%d") for c, t in frame.schema.items() if t == pl.Date),
     )
+    made = 0
     for part in text.iter_slices(COPY_SLICE):
         made += copy_new(session, target, columns, part.rows(), conflict=conflict, raw=True)
     return made
@@ -190,6 +206,42 @@ def _copy_csv(
         with cur.copy(f'COPY "{tmp}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
             copy.write(data)
         return _insert_staged(cur, target.name, tmp, cols, keys)
+
+
+def _copy_plain(session: Session, target: Table, columns: Sequence[str], data: bytes) -> int:
+    """COPY straight into the table (a collision raises, and fails the transaction)."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None  # noqa: S101 (an open psycopg connection)
+    with raw.cursor() as cur:
+        with cur.copy(f'COPY "{target.name}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
+            copy.write(data)
+        return int(cur.rowcount)
+
+
+def _copy_direct(
+    session: Session, target: Table, columns: Sequence[str], slices: Iterable[bytes]
+) -> int | None:
+    """COPY the slices straight into the table under one savepoint: the rows written, or None
+    (nothing written) when a row collides with a unique key."""
+    import psycopg
+
+    cols = ", ".join(f'"{c}"' for c in columns)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None  # noqa: S101 (an open psycopg connection)
+    made = 0
+    with raw.cursor() as cur:
+        cur.execute("SAVEPOINT gridgov_copy")
+        try:
+            for data in slices:
+                with cur.copy(f'COPY "{target.name}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
+                    copy.write(data)
+                made += int(cur.rowcount)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT gridgov_copy")
+            return None
+        cur.execute("RELEASE SAVEPOINT gridgov_copy")
+        return made
 
 
 def refresh_statistics(session: Session, *tables: str) -> None:

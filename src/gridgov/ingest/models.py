@@ -66,7 +66,8 @@ class SourceRecord(Base):
     as_of: Mapped[datetime | None] = mapped_column(UTCDateTime)
     values: Mapped[dict[str, Any]] = mapped_column(json_type())
     flags: Mapped[list[str]] = mapped_column(json_type(), default=list)  # kept-but-flagged issues
-    grid_code: Mapped[str | None] = mapped_column(String(15), index=True)
+    # The grid the row was placed in at import (not indexed: scoping is on golden records).
+    grid_code: Mapped[str | None] = mapped_column(String(15))
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (

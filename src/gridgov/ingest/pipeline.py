@@ -149,6 +149,8 @@ class ImportJob:
         self.work_dir, self.now, self.actor = work_dir, now, actor
         self.progress, self.chunk, self.after_chunk = progress, chunk, after_chunk
         self.pool = pool
+        # No row of this file collided with a stored one yet: chunks are copied straight in.
+        self._fresh = True
 
     # ------------------------------------------------------------------------------ batch
 
@@ -341,7 +343,11 @@ class ImportJob:
                 SourceRecord.__table__,
                 records,
                 conflict=("source", "dataset", "record_key", "content_hash"),
+                optimistic=self._fresh,
             )
+            # Rows seen before (a re-sent or overlapping extract): the rest of the file goes
+            # through the collision-checked path at once.
+            self._fresh = self._fresh and inserted == records.height
             insert_new(s, QuarantinedRow.__table__, bad, conflict=("batch_id", "row_no"))
             batch = s.get_one(IngestBatch, batch_id)
             batch.rows_loaded += records.height

@@ -449,7 +449,8 @@ def _store(
         (pl.coalesce(ident, "_ident") if ident in made.columns else pl.col("_ident")).alias(ident)
     ).drop("_ident")
     rows = _with_defaults(model.__table__, made)
-    written = copy_frame(session, model.__table__, rows, conflict=("id",))
+    # Reserved ids for identifiers not stored yet: new by construction, copied straight in.
+    written = copy_frame(session, model.__table__, rows, conflict=())
     if written != new.height:
         raise RuntimeError(f"{model.__tablename__}: {new.height - written} reserved ids were taken")
 
@@ -547,7 +548,9 @@ def _link(session: Session, entity: str, key_of: pl.DataFrame, method: str) -> i
         pl.lit(method).alias("method"),
         pl.lit(None, pl.Float64()).alias("score"),
     )
-    return copy_frame(session, RecordLink.__table__, rows, conflict=("source_record_id",))
+    return copy_frame(
+        session, RecordLink.__table__, rows, conflict=("source_record_id",), optimistic=True
+    )
 
 
 def _links_of(session: Session, entity: str) -> pl.DataFrame:
@@ -597,19 +600,7 @@ def resolve_persons(
         stats.records = spilled.count
         stats.linked = spilled.idents.height
         # Rooms and grids by actual address, given as the persons are written.
-        placement = (
-            Placement.maybe(
-                session,
-                pl.scan_parquet(spilled.chunks)
-                .select(pl.col("actual_address").unique())
-                .collect()
-                .get_column("actual_address"),
-                now,
-            )
-            if spilled.chunks
-            else None
-        )
-
+        placement = Placement.maybe(session, now)
         ids, fresh = _golden_ids(session, Person, "citizen_id", spilled.idents["ident"], stats)
         by_id = spilled.idents.join(ids, on="ident").select("record_id", "key")
         stats.links = _link(session, "person", by_id, "id")
@@ -618,25 +609,50 @@ def resolve_persons(
         spilled.idents = spilled.idents.clear()
         dirs, unlinked_dir = _partition(spilled, _links_of(session, "person"))
 
-        def store(updates: pl.DataFrame) -> None:
-            if placement is not None:
-                updates = placement.apply(session, updates)
-            _store(session, Person, updates, fresh, "citizen_id")
+        def store(parts: Iterator[pl.DataFrame]) -> None:
+            """Write decided persons. With a placement, the parts are spilled first, the
+            addresses they chose matched together, then each part written placed."""
+            if placement is None:
+                for updates in parts:
+                    _store(session, Person, updates, fresh, "citizen_id")
+                return
+            decided_dir = Path(tempfile.mkdtemp(prefix="decided_", dir=root))
+            files = []
+            for i, updates in enumerate(parts):
+                files.append(decided_dir / f"{i:05d}.parquet")
+                updates.write_parquet(files[-1])
+            if not files:
+                return
+            placement.learn(
+                session,
+                pl.scan_parquet(files)
+                .select(pl.col("actual_address").unique())
+                .collect()
+                .get_column("actual_address"),
+            )
+            for f in files:
+                _store(session, Person, placement.apply(session, pl.read_parquet(f)), fresh,
+                       "citizen_id")  # fmt: skip
+                f.unlink()
 
         confirmed = confirmed_answers(session, "person")
         tasks: list[pl.DataFrame] = []
         tags: list[pl.DataFrame] = []
         keys: list[pl.Series] = []
-        for d in dirs:
-            records = _read_dir(d)
-            if records is None:
-                continue
-            decided = _decide(records, PERSON_FIELDS, table, "person", now,
-                              grids_from_checks=True, confirmed=confirmed)  # fmt: skip
-            store(decided.updates)
-            keys.append(decided.updates["id"])
-            tasks.append(decided.tasks)
-            tags.append(_tag_records(records))
+
+        def first_pass() -> Iterator[pl.DataFrame]:
+            for d in dirs:
+                records = _read_dir(d)
+                if records is None:
+                    continue
+                decided = _decide(records, PERSON_FIELDS, table, "person", now,
+                                  grids_from_checks=True, confirmed=confirmed)  # fmt: skip
+                keys.append(decided.updates["id"])
+                tasks.append(decided.tasks)
+                tags.append(_tag_records(records))
+                yield decided.updates
+
+        store(first_pass())
         unlinked = _read_dir(unlinked_dir)
         stats.unlinked = unlinked.height if unlinked is not None else 0
         if probabilistic and unlinked is not None and not unlinked.is_empty():
@@ -656,16 +672,19 @@ def resolve_persons(
                 tasks = [t.filter(~pl.col("key").is_in(affected.implode())) for t in tasks]
                 tags.append(_tag_records(newly))
                 del newly, own
+
                 # In parts of about PART_RECORDS records (each key whole), as the first pass:
                 # at city scale a quarter of a million persons gain records here.
-                for part_keys in _key_chunks(again, PART_RECORDS):
-                    decided = _decide(again.filter(pl.col("key").is_in(part_keys.implode())),
-                                      PERSON_FIELDS, table, "person", now,
-                                      grids_from_checks=True, confirmed=confirmed)  # fmt: skip
-                    store(decided.updates)
-                    keys.append(decided.updates["id"])
-                    tasks.append(decided.tasks)
-                    del decided
+                def second_pass(again: pl.DataFrame) -> Iterator[pl.DataFrame]:
+                    for part_keys in _key_chunks(again, PART_RECORDS):
+                        decided = _decide(again.filter(pl.col("key").is_in(part_keys.implode())),
+                                          PERSON_FIELDS, table, "person", now,
+                                          grids_from_checks=True, confirmed=confirmed)  # fmt: skip
+                        keys.append(decided.updates["id"])
+                        tasks.append(decided.tasks)
+                        yield decided.updates
+
+                store(second_pass(again))
                 del again
         stats.updated = pl.concat(keys).n_unique() if keys else 0
         grids = _grids(session, "persons")
@@ -822,7 +841,9 @@ def _match_unlinked(
         "method",
         "score",
     )
-    stats.links += copy_frame(session, RecordLink.__table__, rows, conflict=("source_record_id",))
+    stats.links += copy_frame(
+        session, RecordLink.__table__, rows, conflict=("source_record_id",), optimistic=True
+    )
     return links.select("record_id", "key"), fresh
 
 
@@ -985,6 +1006,7 @@ def resolve_organizations(
                 PersonOrg.__table__,
                 rep_links,
                 conflict=("person_id", "org_id", "relation"),
+                optimistic=True,
             )
         stats.extra["legal_reps"] = rep_links.height if rep_links is not None else 0
         stats.extra["employees"] = _employees(session, ids)
@@ -1038,7 +1060,11 @@ def _employees(session: Session, orgs: pl.DataFrame) -> int:
         .select("person_id", "org_id", pl.lit("employee").alias("relation"), "source")
     )
     return copy_frame(
-        session, PersonOrg.__table__, data, conflict=("person_id", "org_id", "relation")
+        session,
+        PersonOrg.__table__,
+        data,
+        conflict=("person_id", "org_id", "relation"),
+        optimistic=True,
     )
 
 

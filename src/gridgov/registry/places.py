@@ -196,7 +196,7 @@ def build_address_library(session: Session, *, now: datetime) -> PlaceStats:
             )
             stats.links += copy_frame(
                 session, RecordLink.__table__, links.sort("source_record_id"),
-                conflict=("source_record_id",),
+                conflict=("source_record_id",), optimistic=True,
             )  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -240,7 +240,9 @@ def _library_county(
         pl.len().cast(pl.Int32).alias("rooms"),
     )
     buildings = buildings.rename({"_bkey": "key"}).with_columns(stamp)
-    stats.buildings += copy_frame(session, Building.__table__, buildings, conflict=("key",))
+    stats.buildings += copy_frame(
+        session, Building.__table__, buildings, conflict=("key",), optimistic=True
+    )
     building_ids = _key_ids(session, "buildings", buildings.get_column("key"))
     items = items.join(
         building_ids.rename({"key": "_bkey", "id": "building_id"}),
@@ -253,8 +255,9 @@ def _library_county(
         "room", "text", "lon", "lat", "source", "grid_code", "building_id",
     ]  # fmt: skip
     stats.addresses += copy_frame(
-        session, Address.__table__, items.select(*columns, stamp), conflict=("key",)
-    )
+        session, Address.__table__, items.select(*columns, stamp), conflict=("key",),
+        optimistic=True,
+    )  # fmt: skip
     return items.select("key", "_record")
 
 
@@ -664,8 +667,9 @@ def place_rooms(session: Session, *, now: datetime) -> PlaceStats:
         )
     )  # fmt: skip
     del addresses
-    for part in in_chunks(rooms):
-        stats.rooms += copy_frame(session, Room.__table__, part, conflict=("address_id",))
+    stats.rooms += copy_frame(
+        session, Room.__table__, rooms, conflict=("address_id",), optimistic=True
+    )
     del rooms
     room_of = query_frame(
         session,
@@ -683,10 +687,9 @@ def place_rooms(session: Session, *, now: datetime) -> PlaceStats:
             "score",
         )
     )
-    for part in in_chunks(links, 500_000):
-        stats.links += copy_frame(
-            session, RecordLink.__table__, part, conflict=("source_record_id",)
-        )
+    stats.links += copy_frame(
+        session, RecordLink.__table__, links, conflict=("source_record_id",), optimistic=True
+    )
     session.flush()
     return stats
 
@@ -709,39 +712,20 @@ class Placement:
     writes them (each person written once, placed — not written, then updated: at city scale
     that UPDATE of 4.7 million persons was the rooms step's largest part).
 
-    Every distinct actual-address text of the person records is matched once, before any person
-    is written (`_match_ids`: the texts a survivorship choice can give). `apply` then gives a
-    part of decided persons their room and grid by a join: the grid of the matched address
-    (else the one the frame has, from field checks), the room at that address, made where there
-    is none yet (ids reserved, so the persons can be written with them). Persons whose address
-    matches nothing are kept for `open_tasks`: a grid worker checks the address on site. Texts
-    are keyed by their 64-bit hash once the hashes are seen to be distinct (else by the text)."""
+    `learn` matches the distinct actual-address texts the decided persons chose, once each
+    (`_match_ids`); `apply` then gives a part of decided persons their room and grid by a join:
+    the grid of the matched address (else the one the frame has, from field checks), the room at
+    that address, made where there is none yet (ids reserved, so the persons can be written with
+    them). Persons whose address matches nothing are kept for `open_tasks`: a grid worker checks
+    the address on site. Texts are keyed by two 64-bit hashes (no text is held)."""
 
-    def __init__(self, session: Session, texts: pl.Series, now: datetime) -> None:
+    def __init__(self, session: Session, now: datetime) -> None:
         self.now = now
         self.stats = PlaceStats()
-        distinct = _distinct_texts(texts).filter(pl.col("text") != "")
-        found = distinct.join(_match_ids(session, distinct), on="text_id", how="left")
-        found = found.with_columns(pl.col("text").hash(seed=7).alias("_h")).drop("text_id")
-        self._by_hash = found.get_column("_h").n_unique() == found.height
-        key = "_h" if self._by_hash else "text"
-        addresses = query_frame(
-            session,
-            "SELECT id, building_id, grid_code FROM addresses",
-            {"address_id": pl.Int64(), "building_id": pl.Int64(), "grid_code": pl.String()},
-        )
-        # A matched address without a grid places nobody (as the address is not placed either).
-        self._places = (
-            found.filter(pl.col("address_id").is_not_null())
-            .join(addresses, on="address_id", how="inner")
-            .filter(pl.col("grid_code").fill_null("") != "")
-            .select(pl.col(key).alias("_k"), *_PLACES)
-            .with_columns(pl.col("method").cast(pl.Categorical()))
-        )
-        self._unmatched = found.filter(pl.col("address_id").is_null()).select(
-            pl.col(key).alias("_k")
-        )
-        del found, addresses
+        self._places = pl.DataFrame(
+            schema={"_h1": pl.UInt64(), "_h2": pl.UInt64(), **_PLACES}
+        ).with_columns(pl.col("method").cast(pl.Categorical()))
+        self._unmatched = pl.DataFrame(schema={"_h1": pl.UInt64(), "_h2": pl.UInt64()})
         self._rooms = query_frame(
             session,
             "SELECT address_id, id FROM rooms",
@@ -751,25 +735,55 @@ class Placement:
         self._decisions: list[pl.DataFrame] = []
 
     @staticmethod
-    def maybe(session: Session, texts: pl.Series, now: datetime) -> Placement | None:
+    def maybe(session: Session, now: datetime) -> Placement | None:
         """A placement, or None while the address library is empty (nothing to match against:
         persons are placed once it is built and the step runs again)."""
         if session.execute(text("SELECT 1 FROM addresses LIMIT 1")).first() is None:
             return None
-        return Placement(session, texts, now)
+        return Placement(session, now)
 
-    def _key(self) -> pl.Expr:
-        address = pl.col("actual_address").fill_null("")
-        return (address.hash(seed=7) if self._by_hash else address).alias("_k")
+    @staticmethod
+    def _keys(texts: pl.Expr) -> list[pl.Expr]:
+        return [texts.hash(seed=7).alias("_h1"), texts.hash(seed=11).alias("_h2")]
+
+    def learn(self, session: Session, texts: pl.Series) -> None:
+        """Match the texts not matched yet."""
+        distinct = _distinct_texts(texts).filter(pl.col("text") != "")
+        distinct = distinct.with_columns(self._keys(pl.col("text")))
+        for known in (self._places, self._unmatched):
+            distinct = distinct.join(known, on=["_h1", "_h2"], how="anti")
+        if distinct.is_empty():
+            return
+        found = distinct.join(_match_ids(session, distinct), on="text_id", how="left")
+        wanted = found.select(pl.col("address_id").drop_nulls().unique())
+        addresses = query_frame(
+            session,
+            "SELECT id, building_id, grid_code FROM addresses",
+            {"address_id": pl.Int64(), "building_id": pl.Int64(), "grid_code": pl.String()},
+        ).join(wanted, on="address_id", how="semi")
+        # A matched address without a grid places nobody (as the address is not placed either).
+        places = (
+            found.filter(pl.col("address_id").is_not_null())
+            .join(addresses, on="address_id", how="inner")
+            .filter(pl.col("grid_code").fill_null("") != "")
+            .select("_h1", "_h2", *_PLACES)
+            .with_columns(pl.col("method").cast(pl.Categorical()))
+        )
+        self._places = pl.concat([self._places, places])
+        self._unmatched = pl.concat(
+            [self._unmatched, found.filter(pl.col("address_id").is_null()).select("_h1", "_h2")]
+        )
 
     def apply(self, session: Session, updates: pl.DataFrame) -> pl.DataFrame:
         """`updates` (decided golden persons: id, actual_address, …) with room_id and grid_code."""
         if "actual_address" not in updates.columns or updates.is_empty():
             return updates
         people = updates.select(
-            "id", pl.col("actual_address").fill_null("").alias("text"), self._key()
+            "id",
+            pl.col("actual_address").fill_null("").alias("text"),
+            *self._keys(pl.col("actual_address").fill_null("")),
         ).filter(pl.col("text") != "")
-        placed = people.join(self._places, on="_k", how="inner")
+        placed = people.join(self._places, on=["_h1", "_h2"], how="inner")
         new = (
             placed.select("address_id", "building_id", "grid_code")
             .unique("address_id")
@@ -784,7 +798,8 @@ class Placement:
                 pl.lit("").alias("cert_no"), pl.lit("{}").alias("provenance"),
                 pl.lit(self.now).dt.convert_time_zone("UTC").alias("updated_at"),
             )  # fmt: skip
-            made = copy_frame(session, Room.__table__, rooms, conflict=("address_id",))
+            # Reserved ids at addresses without a room: new by construction.
+            made = copy_frame(session, Room.__table__, rooms, conflict=())
             if made != rooms.height:
                 raise RuntimeError(f"rooms: {rooms.height - made} were made meanwhile")
             self.stats.rooms += made
@@ -792,7 +807,7 @@ class Placement:
                 [self._rooms, rooms.select("address_id", pl.col("id").alias("room_id"))]
             )
         placed = placed.join(self._rooms, on="address_id", how="inner")
-        nowhere = people.join(self._unmatched, on="_k", how="semi").select("id", "text")
+        nowhere = people.join(self._unmatched, on=["_h1", "_h2"], how="semi").select("id", "text")
         self._decisions.append(
             people.select("id")
             .join(placed.select("id", "method"), on="id", how="left", maintain_order="left")
@@ -883,12 +898,15 @@ def link_residents(session: Session, *, now: datetime) -> PlaceStats:
                 "person_id", "room_id", "relation", pl.lit("ZJ").alias("source"),
                 "valid_from", "valid_to",
             )
+            # The first record of a person, room and relation gives its dates (as a stored link
+            # keeps its own).
+            .unique(["person_id", "room_id", "relation"], keep="first", maintain_order=True)
         )  # fmt: skip
         del persons_by_cid
-        for part in in_chunks(links):
-            stats.links += copy_frame(
-                session, PersonRoom.__table__, part, conflict=("person_id", "room_id", "relation")
-            )
+        stats.links += copy_frame(
+            session, PersonRoom.__table__, links, conflict=("person_id", "room_id", "relation"),
+            optimistic=True,
+        )  # fmt: skip
     # Members: in the database, from the persons' rooms (no rows through Python).
     result = session.execute(
         text(
@@ -916,8 +934,9 @@ def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
         {"id": pl.Int64(), "actual_address": pl.String(), "grid_code": pl.String(),
          "room_id": pl.Int64()},
     )  # fmt: skip
-    placement = Placement.maybe(session, people.get_column("actual_address"), now)
+    placement = Placement.maybe(session, now)
     if placement is not None:
+        placement.learn(session, people.get_column("actual_address"))
         placed = placement.apply(session, people.drop("room_id").rename({"grid_code": "_old"}))
         changed = placed.join(people.select("id", pl.col("room_id").alias("_was")), on="id").filter(
             pl.col("room_id").is_not_null() & (pl.col("room_id") != pl.col("_was")).fill_null(True)
