@@ -8,8 +8,11 @@
    county (or, with no county written, the city) when that is unique; else by similarity within
    the same road and door number. Below `THRESHOLD` nothing is guessed: the caller queues a
    field check. `match_texts` gives the same answers for many texts at once.
-3. `place_rooms_and_people`: rooms from the housing department (ZJ) with owners, tenants from
-   rental registrations, and each golden person's room and grid from their actual address.
+3. `place_rooms` (before the persons step): rooms from the housing department (ZJ), its room
+   records and the rental registrations linked to them. `Placement` (in the persons step): each
+   golden person's room and grid from the actual address chosen for them, given as they are
+   written. `link_residents` (after it): owners, tenants and members of the rooms.
+   `place_rooms_and_people` does all three for persons resolved before the address library.
 
 At city scale (millions of records) everything is columnar: source records are read as Polars
 frames (`registry.frames`), addresses parsed once per distinct building-level head
@@ -596,24 +599,7 @@ def _match_county(
 # ------------------------------------------------------------------- rooms and people
 
 
-_NO_RECORDS = pl.DataFrame(
-    schema={
-        "id": pl.Int64(), "source": pl.String(), "kind": pl.String(), "address": pl.String(),
-        "use": pl.String(), "area": pl.Float64(), "cert_no": pl.String(),
-        "owner_id": pl.String(), "tenant_id": pl.String(), "start_date": pl.String(),
-        "end_date": pl.String(),
-    }
-)  # fmt: skip
-_ROOM_FIELDS = (
-    "address",
-    "use",
-    "area",
-    "cert_no",
-    "owner_id",
-    "tenant_id",
-    "start_date",
-    "end_date",
-)
+_ROOM_FIELDS = ("address", "use", "area", "cert_no")
 
 
 def place_rooms(session: Session, *, now: datetime) -> PlaceStats:
@@ -628,7 +614,7 @@ def place_rooms(session: Session, *, now: datetime) -> PlaceStats:
             "id", "source", "kind", pl.col("address").fill_null(""), "use",
             pl.col("area").cast(pl.Float64, strict=False), pl.col("cert_no").fill_null(""),
         )
-        for chunk in source_frames(session, ["room", "tenancy"], ("address", "use", "area", "cert_no"))
+        for chunk in source_frames(session, ["room", "tenancy"], _ROOM_FIELDS)
     ]  # fmt: skip
     if not parts:
         return stats
