@@ -226,17 +226,12 @@ def _copy_direct(
     (nothing written) when a row collides with a unique key."""
     import psycopg
 
-    cols = ", ".join(f'"{c}"' for c in columns)
     raw = session.connection().connection.driver_connection
     assert raw is not None  # noqa: S101 (an open psycopg connection)
-    made = 0
     with raw.cursor() as cur:
         cur.execute("SAVEPOINT gridgov_copy")
         try:
-            for data in slices:
-                with cur.copy(f'COPY "{target.name}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
-                    copy.write(data)
-                made += int(cur.rowcount)
+            made = sum(_copy_plain(session, target, columns, data) for data in slices)
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT gridgov_copy")
             return None
