@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from tests.helpers import demo_city
 
 from gridgov.demo.population import generate_population
+from gridgov.ingest import reader as reader_module
 from gridgov.ingest.columnar import FrameStandardiser
 from gridgov.ingest.mapping import Dataset, shipped_mappings
 from gridgov.ingest.pipeline import staged_schema
 from gridgov.ingest.reader import (
     ColumnChunk,
+    arrow_csv_tables,
     columns_of,
     detect_encoding,
     file_format,
@@ -296,3 +298,91 @@ def test_citizen_ids_as_the_full_check(text: str) -> None:
     else:
         expected = fast_valid_citizen_id(text)
     assert good.to_list() == [expected, False]
+
+
+def _arrow_chunk(path: Path) -> ColumnChunk:
+    """All of `arrow_csv_tables`' tables of a file as one chunk of Python lists."""
+    got = arrow_csv_tables(path, encoding=detect_encoding(path))
+    assert got is not None, path.name
+    _header, tables = got
+    table = pa.concat_tables(list(tables))
+    names = table.column_names
+    assert names[:3] == ["row_no", "problem", "extra"]
+    return ColumnChunk(
+        table["row_no"].to_pylist(),
+        table["problem"].to_pylist(),
+        table["extra"].to_pylist(),
+        [table[n].to_pylist() for n in names[3:]],
+    )
+
+
+PLAIN = (
+    "a,b,c\n1,2,3\n4,5\n6,7,8,9,10\n\ufffd,x,y\n11,12,13\n,,\n \n7,\ufffd,8,9\n"
+    "14,15,16\r\n17,18,19\r20,21,22\n23\n\n\r\n\n"
+)
+
+
+@pytest.mark.parametrize("block", [64, 1 << 20])
+def test_plain_csv_by_arrow_reads_what_the_python_reader_reads(
+    files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Arrow's reader on quote-free files: the same rows, row numbers, problems and surplus
+    cells as `read_csv_columns`, in any encoding, whatever the batch size (64 bytes: the rows of
+    another width fall on batch edges; a line must fit in a block)."""
+    monkeypatch.setattr(reader_module, "ARROW_BLOCK", block)
+    crafted = []
+    for enc in ("utf-8", "utf-8-sig", "gb18030"):
+        path = tmp_path / f"plain_{enc}.csv"
+        path.write_bytes(PLAIN.encode(enc))
+        crafted.append(path)
+    gbk = tmp_path / "plain_gbk.csv"
+    gbk.write_bytes(PLAIN.replace("\ufffd", "坏").replace("a,b,c", "姓名,性别,住址").encode("gbk"))
+    crafted.append(gbk)
+    generated = [p for p in sorted(files.glob("*.csv")) if b'"' not in p.read_bytes()]
+    assert generated  # the synthetic departments' CSV files have no quotes
+    if block < 1024:
+        generated = []  # their headers are longer than a block
+    for path in [*crafted, *generated]:
+        encoding = detect_encoding(path)
+        _header, chunks = read_csv_columns(path, encoding=encoding, size=3)
+        expected = _all_chunks(chunks)
+        got = _arrow_chunk(path)
+        assert got.row_no == expected.row_no, path.name
+        assert got.problem == expected.problem, path.name
+        assert got.extra == expected.extra, path.name
+        assert got.columns == [list(c) for c in expected.columns], path.name
+    got = _arrow_chunk(crafted[0])
+    assert got.row_no == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+    assert got.problem == [None, "columns:2/3", "columns:5/3", "encoding", None, None,
+                           "columns:1/3", "encoding", None, None, None, "columns:1/3"]  # fmt: skip
+    assert got.extra[2] == '["9", "10"]'
+    assert got.columns[2][1] is None  # a short row padded, as the Python reader pads it
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        'a,b,c\n"1,2",3,4\n',  # a quoted comma
+        "a,b,c\n1,2,3\n\n4,5,6\n",  # a blank line inside
+        "a,b,c\n1,2,3\r\n\r\n4,5,6\n",
+        "a,b,c\n1,2,3\r\r4,5,6\n",
+        "\na,b,c\n1,2,3\n",  # no header on line 1
+        "a\n1\n\n2\n",  # one column: an empty cell is a blank line to Arrow
+    ],
+)
+def test_other_csv_files_are_left_to_the_python_reader(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "other.csv"
+    path.write_bytes(content.encode())
+    try:
+        encoding = detect_encoding(path)
+        assert arrow_csv_tables(path, encoding=encoding) is None
+    except reader_module.ReadError:
+        pass  # the Python reader refuses it too (no header)
+
+
+def test_undecodable_bytes_are_left_to_the_python_reader(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.csv"
+    path.write_bytes(b"a,b\n1,2\n" + b"\xff\xfe\x80,3\n" + "张,三\n".encode("gbk"))
+    encoding = detect_encoding(path)
+    assert encoding.endswith("-replace")
+    assert arrow_csv_tables(path, encoding=encoding) is None

@@ -47,6 +47,7 @@ from gridgov.ingest.models import (
 from gridgov.ingest.reader import (
     ColumnChunk,
     ReadError,
+    arrow_csv_tables,
     columns_of,
     detect_encoding,
     file_format,
@@ -225,7 +226,11 @@ class ImportJob:
         returns the encoding read and the number of rows."""
         encoding = "" if fmt == "xlsx" else detect_encoding(self.path)
         size = self.chunk * 5
-        if fmt == "csv":
+        plain = arrow_csv_tables(self.path, encoding=encoding) if fmt == "csv" else None
+        chunks: Iterator[ColumnChunk | pa.Table]
+        if plain is not None:  # split by Arrow's reader: the same rows, numbers and problems
+            header, chunks = plain
+        elif fmt == "csv":
             header, chunks = read_csv_columns(self.path, encoding=encoding, size=size)
         else:
             raw = read_file(self.path, encoding=encoding, size=size)
@@ -247,12 +252,15 @@ class ImportJob:
         rows = 0
         with pq.ParquetWriter(tmp, schema) as writer:
             for chunk in chunks:
-                arrays = [
-                    pa.array(chunk.row_no, pa.int64()),
-                    pa.array(chunk.problem, pa.string()),
-                    pa.array(chunk.extra, pa.string()),
-                    *(pa.array(col, pa.string()) for col in chunk.columns),
-                ]
+                if isinstance(chunk, pa.Table):
+                    arrays = chunk.columns
+                else:
+                    arrays = [
+                        pa.array(chunk.row_no, pa.int64()),
+                        pa.array(chunk.problem, pa.string()),
+                        pa.array(chunk.extra, pa.string()),
+                        *(pa.array(col, pa.string()) for col in chunk.columns),
+                    ]
                 writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
                 rows += len(chunk)
         tmp.replace(staged)
