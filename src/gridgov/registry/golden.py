@@ -653,21 +653,27 @@ def resolve_persons(
                 yield decided.updates
 
         store(first_pass())
-        unlinked = _read_dir(unlinked_dir)
-        stats.unlinked = unlinked.height if unlinked is not None else 0
-        if probabilistic and unlinked is not None and not unlinked.is_empty():
-            found, fresh = _match_unlinked(session, unlinked, stats, root, top)
+        unlinked_files = unlinked_dir / "*.parquet"
+        stats.unlinked = (
+            pl.scan_parquet(unlinked_files).select(pl.len()).collect().item()
+            if any(unlinked_dir.glob("*.parquet"))
+            else 0
+        )
+        if probabilistic and stats.unlinked:
+            # What the placement holds waits on disk while the matcher runs.
+            if placement is not None:
+                placement.park(root / "placement")
+            found, fresh = _match_unlinked(session, unlinked_dir, stats, root, top)
             if not found.is_empty():
                 # The persons that gained records: decided again over all of their records.
                 affected = found["key"].unique()
-                newly = unlinked.join(found, on="record_id", how="inner")
+                newly = pl.scan_parquet(unlinked_files).join(found.lazy(), on="record_id").collect()
                 stats.unlinked -= newly.height
                 own = [
                     pl.scan_parquet(d / "*.parquet").filter(pl.col("key").is_in(affected.implode()))
                     for d in dirs
                     if any(d.glob("*.parquet"))
                 ]
-                del unlinked
                 again = pl.concat([*(f.collect() for f in own), newly], how="diagonal_relaxed")
                 tasks = [t.filter(~pl.col("key").is_in(affected.implode())) for t in tasks]
                 tags.append(_tag_records(newly))
@@ -705,11 +711,14 @@ def resolve_persons(
 
 
 def _match_unlinked(
-    session: Session, unlinked: pl.DataFrame, stats: ResolveStats, spill: Path, above: int
+    session: Session, unlinked_dir: Path, stats: ResolveStats, spill: Path, above: int
 ) -> tuple[pl.DataFrame, _Fresh | None]:
-    """Records without a valid ID number: linked to a golden person, or made new persons (ids
-    reserved after `above`, written by the caller once decided). Returns record_id, key of the
-    links made, and the reserved ids."""
+    """Records without a valid ID number (spilled in `unlinked_dir`): linked to a golden person,
+    or made new persons (ids reserved after `above`, written by the caller once decided).
+    Returns record_id, key of the links made, and the reserved ids.
+
+    Both sides go to the matcher as Parquet files, which DuckDB reads within its memory bound:
+    at city scale the golden side alone is a million and a half persons."""
     from gridgov.resolve.matching import match_tables, side_frame
 
     def addresses(frame: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
@@ -750,7 +759,8 @@ def _match_unlinked(
 
     flagged = pl.col("bad").list.contains("phone").fill_null(False)
     records = addresses(
-        unlinked.select(
+        pl.scan_parquet(unlinked_dir / "*.parquet")
+        .select(
             pl.col("record_id").cast(pl.String).alias("uid"),
             pl.col("name").fill_null(""),
             pl.col("birth_date").alias("dob"),
@@ -760,10 +770,14 @@ def _match_unlinked(
             "actual_address",
             "address",
             "registered_address",
-        ),
+        )
+        .collect(),
         ("actual_address", "address", "registered_address"),
     ).select("uid", "name", "dob", "sex", "cid", "phone", "addr", "door")
     mention = side_frame(records)
+    del records
+    sides = spill / "sides"
+    (sides / "golden").mkdir(parents=True)
     # A slice of golden persons at a time, read from the database by id range (all five million
     # at once would hold about 1.7 GB): the address and pinyin blocks are known only once their
     # addresses are parsed and names read, and only the persons sharing a block are kept (at
@@ -772,7 +786,7 @@ def _match_unlinked(
         text("SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), -1), COUNT(*) FROM persons")
     ).one()
     population = int(count) + mention.height
-    kept = []
+    kept = 0
     for start in range(int(low), int(high) + 1, GOLDEN_SLICE):
         # One address per person (the actual one, else the registered one), as the matcher uses;
         # the bounds are integers.
@@ -791,17 +805,16 @@ def _match_unlinked(
             pl.col("uid").cast(pl.String), "name", "dob", "sex", "cid", "phone", "addr", "door"
         )
         side = side_frame(golden)
-        kept.append(side.filter(_any_block(side, mention)))
+        side = side.filter(_any_block(side, mention))
+        side.write_parquet(sides / "golden" / f"{start:012d}.parquet")
+        kept += side.height
         del part, golden, side
-    if not kept:  # no golden person yet: every record is matched among the others
-        cols = ("uid", "name", "dob", "sex", "cid", "phone", "addr", "door")
-        kept.append(side_frame(pl.DataFrame(schema=dict.fromkeys(cols, pl.String()))))
-    golden_side = pl.concat(kept, how="vertical")
-    del kept
-    stats.extra["golden_compared"] = golden_side.height
+    stats.extra["golden_compared"] = kept
+    mention.write_parquet(sides / "mention.parquet")
+    del mention
     found = match_tables(
-        golden_side,
-        mention,
+        str(sides / "golden" / "*.parquet") if kept else None,
+        str(sides / "mention.parquet"),
         population=population,
         memory_limit=MATCH_MEMORY,
         spill_dir=spill / "duckdb",

@@ -719,6 +719,34 @@ class Placement:
         )
         # id, method (placed), text (matched nothing) of each person decided, in decision order
         self._decisions: list[pl.DataFrame] = []
+        self._parked: Path | None = None
+
+    _STATE = ("_places", "_unmatched", "_rooms")
+
+    def park(self, folder: Path) -> None:
+        """Put what the placement holds (at city scale some hundreds of MB) in Parquet files in
+        `folder` while other work needs the memory; it is read back when next used."""
+        if self._parked is not None:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in self._STATE:
+            getattr(self, name).write_parquet(folder / f"{name}.parquet")
+            setattr(self, name, None)
+        if self._decisions:
+            pl.concat(self._decisions).write_parquet(folder / "_decisions.parquet")
+        self._decisions = []
+        self._parked = folder
+
+    def _unpark(self) -> None:
+        folder, self._parked = self._parked, None
+        if folder is None:
+            return
+        for name in self._STATE:
+            setattr(self, name, pl.read_parquet(folder / f"{name}.parquet"))
+        decisions = folder / "_decisions.parquet"
+        if decisions.exists():
+            self._decisions = [pl.read_parquet(decisions), *self._decisions]
+        shutil.rmtree(folder, ignore_errors=True)
 
     @staticmethod
     def maybe(session: Session, now: datetime) -> Placement | None:
@@ -734,6 +762,7 @@ class Placement:
 
     def learn(self, session: Session, texts: pl.Series) -> None:
         """Match the texts not matched yet."""
+        self._unpark()
         distinct = _distinct_texts(texts).filter(pl.col("text") != "")
         distinct = distinct.with_columns(self._keys(pl.col("text")))
         for known in (self._places, self._unmatched):
@@ -762,6 +791,7 @@ class Placement:
 
     def apply(self, session: Session, updates: pl.DataFrame) -> pl.DataFrame:
         """`updates` (decided golden persons: id, actual_address, …) with room_id and grid_code."""
+        self._unpark()
         if "actual_address" not in updates.columns or updates.is_empty():
             return updates
         people = updates.select(
@@ -811,6 +841,7 @@ class Placement:
     def open_tasks(self, session: Session, grids: pl.DataFrame) -> int:
         """Field checks for the persons whose actual address matched nothing (each person's last
         decision counts; one open task per person however often it is run). Fills `stats`."""
+        self._unpark()
         if not self._decisions:
             return 0
         last = pl.concat(self._decisions).unique("id", keep="last", maintain_order=True)

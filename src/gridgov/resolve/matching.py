@@ -265,9 +265,21 @@ def _blocks(*cols: str) -> str:
     return f"{same} AND NOT (l.source_dataset = '{GOLDEN}' AND r.source_dataset = '{GOLDEN}')"
 
 
+# A side of a comparison: a frame of `COLUMNS` (`side_frame`), or Parquet files of one (a file,
+# or a glob such as "dir/*.parquet"), which DuckDB reads itself: then nothing of the side is held
+# in Python while the matcher runs.
+Side = pl.DataFrame | str
+
+
+def _height(side: Side) -> int:
+    if isinstance(side, pl.DataFrame):
+        return side.height
+    return int(pl.scan_parquet(side).select(pl.len()).collect().item())
+
+
 def match_tables(
-    golden: pl.DataFrame | None,
-    records: pl.DataFrame,
+    golden: Side | None,
+    records: Side,
     *,
     threshold: float = THRESHOLD,
     population: int | None = None,
@@ -278,9 +290,10 @@ def match_tables(
     number of golden persons and records the sides were taken from, when the golden side was cut
     down to the persons that share a blocking key with a record (the prior odds stay the city's).
     `memory_limit` (DuckDB's form, "1GB") bounds DuckDB's memory; beyond it, it spills to
-    `spill_dir`.
+    `spill_dir`. Sides given as Parquet are read by DuckDB, within that bound.
     """
-    if records.is_empty():
+    record_count = _height(records)
+    if record_count == 0:
         return Matches({}, [], 0)
     from splink import Linker, SettingsCreator
     from splink.backends.duckdb import DuckDBAPI
@@ -290,14 +303,13 @@ def match_tables(
     comparisons = [
         {"output_column_name": col, "comparison_levels": levels} for col, levels in LEVELS
     ]
-    if golden is None or golden.is_empty():
+    golden_count = 0 if golden is None else _height(golden)
+    if golden is None or golden_count == 0:
         golden = pl.DataFrame(
             [{c: None for c in COLUMNS} | {"unique_id": "__none__"}],
             schema=dict.fromkeys(COLUMNS, pl.String()),
         )
-        sizes = records.height
-    else:
-        sizes = golden.height + records.height
+    sizes = golden_count + record_count
     total = population if population is not None else sizes
     # SQL strings are blocking rules to Splink as block_on's are (its stubs list only the latter).
     # Birth date alone is not a block: a city has ~180 persons per date, and Splink's self-join
@@ -329,39 +341,48 @@ def match_tables(
     if spill_dir is not None:
         con.execute(f"SET temp_directory = '{spill_dir}'")
     db = DuckDBAPI(connection=con)
-    tables = [
-        # The dataset column given, so the blocking rules may name it.
-        db.register(
-            golden.select(*COLUMNS, pl.lit(GOLDEN).alias("source_dataset")).to_arrow(),
-            table_name=GOLDEN,
-        ),
-        db.register(
-            records.select(*COLUMNS, pl.lit(MENTION).alias("source_dataset")).to_arrow(),
-            table_name=MENTION,
-        ),
-    ]
+    # The dataset column given, so the blocking rules may name it.
+    tables = [_register(con, db, golden, GOLDEN), _register(con, db, records, MENTION)]
     linker = Linker(tables, settings, log_level=logging.WARNING)
     try:
         predicted: Any = linker.inference.predict(threshold_match_probability=threshold)
-        pred = pl.from_arrow(
-            predicted.as_pyarrow_table().select(
-                ["source_dataset_l", "unique_id_l", "source_dataset_r", "unique_id_r",
-                 "match_probability", "gamma_name", "gamma_cid", "gamma_phone"]
-            )
-        )  # fmt: skip
+        # Only the columns used below, and never a golden–golden pair (`_cluster` drops them):
+        # the prediction table itself stays in DuckDB.
+        pred = con.sql(
+            "SELECT source_dataset_l, unique_id_l, source_dataset_r, unique_id_r, "  # noqa: S608
+            "match_probability, gamma_name, gamma_cid, gamma_phone "
+            f"FROM {predicted.physical_name} WHERE NOT (source_dataset_l = '{GOLDEN}' "
+            f"AND source_dataset_r = '{GOLDEN}')"
+        ).pl()
     finally:
         con.close()  # DuckDB's memory goes back before the caller goes on
-    assert isinstance(pred, pl.DataFrame)  # noqa: S101 (from_arrow of a table)
-    # Golden–golden pairs never count (`_cluster`); leave them out before going row by row.
-    kept = pred.filter(
-        _corroborated()
-        & ~((pl.col("source_dataset_l") == GOLDEN) & (pl.col("source_dataset_r") == GOLDEN))
-    )
-    rows = kept.with_columns(
+    kept = pred.filter(_corroborated()).with_columns(
         pl.col("unique_id_l").cast(pl.String), pl.col("unique_id_r").cast(pl.String)
-    ).to_dicts()
-    uids = records.get_column("unique_id").to_list()
-    return _cluster(rows, uids)
+    )
+    del pred
+    uids = (
+        records.get_column("unique_id")
+        if isinstance(records, pl.DataFrame)
+        else pl.read_parquet(records, columns=["unique_id"]).get_column("unique_id")
+    )
+    return _cluster(kept.to_dicts(), uids.to_list())
+
+
+def _register(con: Any, db: Any, side: Side, name: str) -> Any:
+    """A side as Splink's input table `name`, with its dataset column: a frame through Arrow,
+    Parquet as a view DuckDB reads from the files."""
+    if isinstance(side, pl.DataFrame):
+        return db.register(
+            side.select(*COLUMNS, pl.lit(name).alias("source_dataset")).to_arrow(),
+            table_name=name,
+        )
+    columns = ", ".join(f'"{c}"' for c in COLUMNS)
+    path = side.replace("'", "''")
+    con.execute(
+        f"CREATE VIEW {name}_files AS SELECT {columns}, '{name}' AS source_dataset "  # noqa: S608
+        f"FROM read_parquet('{path}')"
+    )
+    return db.register(f"{name}_files", table_name=name)
 
 
 def _corroborated() -> pl.Expr:
