@@ -63,6 +63,25 @@ def prepare(url: str, seed: int) -> None:
     engine.dispose()
 
 
+SERVER_SETTINGS = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "synchronous_commit")
+
+
+def server_settings(url: str) -> dict[str, str]:
+    """The PostgreSQL settings that bear on bulk writes, printed with the figures."""
+    if not url.startswith("postgresql"):
+        return {}
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: str(conn.execute(text(f"SHOW {name}")).scalar()) for name in SERVER_SETTINGS
+            }
+    finally:
+        engine.dispose()
+
+
 def ingest_all(url: str, data: Path, work: Path, jobs: int = 2) -> dict[str, Any]:
     from gridgov.core import clock
     from gridgov.db.engine import make_engine, make_sessionmaker
@@ -144,7 +163,7 @@ def run(
 
                 quality = evaluate(url, data)
             return {"url": url, "setup": setup, "ingest": ing, "resolve": res, "peak": peak,
-                    "quality": quality}  # fmt: skip
+                    "quality": quality, "server": server_settings(url)}  # fmt: skip
         finally:
             cleanup()
 
@@ -157,6 +176,8 @@ def report(kind: str, r: dict[str, Any]) -> None:
     ing, res = r["ingest"], r["resolve"]
     name = "SQLite" if kind == "sqlite" else "PostgreSQL"
     print(f"\n== {name} ==")
+    if r["server"]:
+        print("server: " + ", ".join(f"{k} {v}" for k, v in r["server"].items()))
     print(f"setup (migrate, division tree, generated grids): {r['setup']:.1f} s")
     print(
         f"import: {ing['files']} files, {ing['read']:,} rows read = {ing['loaded']:,} loaded "

@@ -56,7 +56,7 @@ class SourceRecord(Base):
     __tablename__ = "source_records"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    batch_id: Mapped[int] = mapped_column(Integer, ForeignKey("ingest_batches.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(Integer, index=True)
     source: Mapped[str] = mapped_column(String(8))
     dataset: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(12))

@@ -36,6 +36,7 @@ from gridgov.ingest.mapping import shipped_mappings
 from gridgov.registry.address_frames import query_frame
 from gridgov.registry.frames import bad_fields, source_frames
 from gridgov.registry.ids import reserve_ids as _reserve_ids
+from gridgov.registry.integrity import check_references
 from gridgov.registry.models import (
     CheckTask,
     KeyPersonTag,
@@ -706,7 +707,7 @@ def resolve_persons(
                 address_unmatched=placed.unmatched, address_tasks=placed.tasks_opened,
                 **{f"address_{m}": n for m, n in sorted(placed.matched.items())},
             )  # fmt: skip
-    session.flush()
+    check_references(session, ["persons"])
     return stats
 
 
@@ -1023,7 +1024,7 @@ def resolve_organizations(
             )
         stats.extra["legal_reps"] = rep_links.height if rep_links is not None else 0
         stats.extra["employees"] = _employees(session, ids)
-    session.flush()
+    check_references(session, ["person_orgs"])
     return stats
 
 

@@ -3,6 +3,11 @@
 Every golden record belongs to a grid (`grid_code`, with its village for address keys), so the
 jurisdiction scope of accounts applies to it as to events. Field values carry their provenance
 (`provenance`: field → source, dataset, record, batch, as-of), decided by the survivorship table.
+
+The references the bulk steps write by the million (a room's address and building, a person's
+room, person–room and person–organization links) carry no foreign key: a key checks each row as
+it is written and locks the row it points at, which at city scale cost more than writing the rows
+(migration 0008). `registry.integrity` checks them set-wise when a step has written them.
 """
 
 from __future__ import annotations
@@ -85,8 +90,8 @@ class Room(Base):
     __tablename__ = "rooms"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    address_id: Mapped[int] = mapped_column(BigId, ForeignKey("addresses.id"), unique=True)
-    building_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("buildings.id"), index=True)
+    address_id: Mapped[int] = mapped_column(BigId, unique=True)
+    building_id: Mapped[int | None] = mapped_column(BigId, index=True)
     grid_code: Mapped[str | None] = mapped_column(code_string(), index=True)
     use: Mapped[str | None] = mapped_column(String(12))
     area_m2: Mapped[float | None] = mapped_column(Float)
@@ -110,7 +115,7 @@ class Person(Base):
     phone: Mapped[str] = mapped_column(String(20), default="")
     registered_address: Mapped[str] = mapped_column(String(300), default="")
     actual_address: Mapped[str] = mapped_column(String(300), default="")
-    room_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("rooms.id"), index=True)
+    room_id: Mapped[int | None] = mapped_column(BigId, index=True)
     residence_status: Mapped[str] = mapped_column(String(12), default="")
     grid_code: Mapped[str | None] = mapped_column(code_string(), index=True)
     provenance: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
@@ -151,8 +156,8 @@ ORG_RELATIONS = ("legal_rep", "employee", "student")
 class PersonRoom(Base):
     __tablename__ = "person_rooms"
 
-    person_id: Mapped[int] = mapped_column(BigId, ForeignKey("persons.id"), primary_key=True)
-    room_id: Mapped[int] = mapped_column(BigId, ForeignKey("rooms.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    room_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     relation: Mapped[str] = mapped_column(String(10), primary_key=True)
     source: Mapped[str] = mapped_column(String(8))
     valid_from: Mapped[date | None] = mapped_column(Date)
@@ -164,8 +169,8 @@ class PersonRoom(Base):
 class PersonOrg(Base):
     __tablename__ = "person_orgs"
 
-    person_id: Mapped[int] = mapped_column(BigId, ForeignKey("persons.id"), primary_key=True)
-    org_id: Mapped[int] = mapped_column(BigId, ForeignKey("organizations.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     relation: Mapped[str] = mapped_column(String(10), primary_key=True)
     source: Mapped[str] = mapped_column(String(8))
 

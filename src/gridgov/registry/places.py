@@ -44,6 +44,7 @@ from gridgov.geo.models import GridLeader
 from gridgov.registry.address_frames import in_chunks, parse, parse_texts, query_frame
 from gridgov.registry.frames import bad_fields, source_frames
 from gridgov.registry.ids import reserve_ids
+from gridgov.registry.integrity import check_references
 from gridgov.registry.models import (
     Address,
     Building,
@@ -676,7 +677,7 @@ def place_rooms(session: Session, *, now: datetime) -> PlaceStats:
     stats.links += copy_frame(
         session, RecordLink.__table__, links, conflict=("source_record_id",), optimistic=True
     )
-    session.flush()
+    check_references(session, ["rooms"])
     return stats
 
 
@@ -936,7 +937,7 @@ def link_residents(session: Session, *, now: datetime) -> PlaceStats:
     stats.persons_placed = session.execute(
         text("SELECT count(*) FROM persons WHERE room_id IS NOT NULL")
     ).scalar_one()
-    session.flush()
+    check_references(session, ["person_rooms"])
     return stats
 
 
@@ -962,6 +963,7 @@ def place_rooms_and_people(session: Session, *, now: datetime) -> PlaceStats:
         )
         if not changed.is_empty():
             _update_persons(session, changed.select("id", "room_id", "grid_code"))
+            check_references(session, ["persons"])
         stats.tasks_opened += placement.open_tasks(session, people.select("id", "grid_code"))
         stats.rooms += placement.stats.rooms
         stats.unmatched += placement.stats.unmatched
