@@ -109,3 +109,48 @@ def test_matching_steps(session: Session) -> None:
     assert fuzzy.method == "fuzzy" and fuzzy.score >= 0.85
     assert m.match("海曙区中山西路90号1幢101室").address_id is None
     assert m.match("不知道在哪").address_id is None
+
+
+def test_a_parked_placement_places_as_one_never_parked(session: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`Placement.park` (the persons step parks it while the matcher runs) keeps everything it
+    learned and decided: the parked one places, makes rooms and opens tasks as the other."""
+    import polars as pl
+
+    from gridgov.registry.places import Placement
+
+    library(session)
+    build_address_library(session, now=NOW)
+    texts = [
+        "中山西路88号天一家园3幢2单元501室",
+        "中山西路88号天一家园3幢2单元601室",
+        "解放南路1号",
+    ]
+    first = pl.DataFrame({"id": [1, 2], "actual_address": texts[:2], "grid_code": [None, None]})
+    second = pl.DataFrame({"id": [3], "actual_address": [texts[2]], "grid_code": [None]})
+    grids = pl.DataFrame({"id": [1, 2, 3], "grid_code": [None, None, None]},
+                         schema={"id": pl.Int64(), "grid_code": pl.String()})  # fmt: skip
+    results = []
+    for parked in (False, True):
+        placement = Placement(session, NOW)
+        placement.learn(session, pl.Series(texts))
+        out = [placement.apply(session, first)]
+        if parked:
+            placement.park(tmp_path / "parked")
+            assert placement._places is None and placement._decisions == []  # type: ignore[comparison-overlap]
+            assert sorted(p.name for p in (tmp_path / "parked").iterdir()) == [
+                "_decisions.parquet", "_places.parquet", "_rooms.parquet", "_unmatched.parquet"
+            ]  # fmt: skip
+        out.append(placement.apply(session, second))
+        placement.open_tasks(session, grids)
+        stats = placement.stats
+        results.append(
+            (
+                [f.select("id", pl.col("room_id").is_not_null(), "grid_code").rows() for f in out],
+                stats.persons_placed, stats.unmatched, dict(stats.matched),
+            )
+        )  # fmt: skip
+        assert not (tmp_path / "parked").exists()  # read back and removed
+    assert results[0] == results[1]
+    placed, persons_placed, unmatched, _ = results[1]
+    assert persons_placed == 2 and unmatched == 1
+    assert [row[1] for row in placed[0]] == [True, True] and placed[1][0][1] is False

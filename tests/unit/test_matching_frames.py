@@ -3,6 +3,8 @@ side is cut down to the persons sharing a blocking key (with the city's populati
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 from tests.unit.test_matching import GOLDEN
 
@@ -77,3 +79,29 @@ def test_fast_pinyin_equals_pinyin() -> None:
         "乐乐",
     ):
         assert fast_pinyin(name) == pinyin(name), name
+
+
+def test_sides_as_parquet_files_give_the_same_links(tmp_path: Path) -> None:
+    """The persons step hands the matcher its sides as Parquet files (DuckDB reads them within
+    its memory bound): the same links as the frames, also with the golden side in two files
+    and with no golden side at all."""
+    golden, records = side_frame(frame(GOLDEN)), side_frame(frame(RECORDS))
+    (tmp_path / "golden").mkdir()
+    golden.slice(0, 2).write_parquet(tmp_path / "golden" / "a.parquet")
+    golden.slice(2).write_parquet(tmp_path / "golden" / "b.parquet")
+    records.write_parquet(tmp_path / "records.parquet")
+    population = len(GOLDEN) + len(RECORDS)
+    for with_golden in (True, False):
+        frames = match_tables(golden if with_golden else None, records, population=population)
+        files = match_tables(
+            str(tmp_path / "golden" / "*.parquet") if with_golden else None,
+            str(tmp_path / "records.parquet"),
+            population=population,
+            memory_limit="256MB",
+            spill_dir=tmp_path / "spill",
+        )
+        assert files.to_golden == frames.to_golden
+        assert sorted(files.new_clusters) == sorted(frames.new_clusters)
+        assert files.pairs == frames.pairs
+    assert set(frames.to_golden) == set()  # no golden side: records only cluster together
+    assert frames.new_clusters
