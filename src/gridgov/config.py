@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         description="Processes that standardise imported rows beside the one that writes them; "
         "1 = none (best on two cores), 0 = one per CPU",
     )
+    parse_workers: int = Field(
+        default=-1,
+        ge=-1,
+        le=64,
+        description="Processes that parse addresses beside the one resolving (the parser is "
+        "Python; millions of addresses at city scale); -1 = one per CPU but one, 0 = none",
+    )
     sources_dir: Path | None = Field(
         default=None,
         description="Folder of department mapping files (TOML); empty = the shipped 11 departments",

@@ -95,3 +95,84 @@ def test_write_cache_is_restored(session: Session) -> None:
         _people(session, 1)  # writes work inside
     if sqlite:
         assert raw.execute("PRAGMA cache_size").fetchone()[0] == before
+
+
+def _plain_indexes(session: Session, table: str) -> dict[str, str]:
+    """The table's non-unique indexes and their definitions, as the database holds them."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL",
+            (table,),
+        ).all()
+    else:
+        rows = conn.exec_driver_sql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %(t)s",
+            {"t": table},
+        ).all()
+    return {str(n): str(d) for n, d in rows if "UNIQUE" not in str(d).upper()}
+
+
+def _links(n: int, start: int = 1) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "source_record_id": list(range(start, start + n)),
+            "entity": ["person"] * n,
+            "entity_id": [i % 7 for i in range(n)],
+            "method": ["id"] * n,
+            "score": [None] * n,
+        },
+        schema_overrides={"score": pl.Float64()},
+    )
+
+
+def test_deferred_indexes_are_built_again_after_a_first_load(session: Session) -> None:
+    from gridgov.db.bulk import copy_frame
+    from gridgov.db.bulk_update import deferred_indexes
+    from gridgov.registry.models import RecordLink
+
+    before = _plain_indexes(session, "record_links")
+    assert "ix_record_links_entity" in before
+    with deferred_indexes(session, "record_links", 50) as deferred:
+        assert deferred == ["ix_record_links_entity"]
+        assert _plain_indexes(session, "record_links") == {}  # dropped while loading
+        copy_frame(session, RecordLink.__table__, _links(50), conflict=("source_record_id",))
+    assert _plain_indexes(session, "record_links") == before  # the same definitions again
+    found = session.execute(
+        select(RecordLink.source_record_id).where(
+            RecordLink.entity == "person", RecordLink.entity_id == 3
+        )
+    ).all()
+    assert sorted(r for (r,) in found) == [4, 11, 18, 25, 32, 39, 46]
+    # Now the table holds 50: a load of no more than that keeps the indexes where they are.
+    with deferred_indexes(session, "record_links", 50) as deferred:
+        assert deferred == []
+        assert _plain_indexes(session, "record_links") == before
+        copy_frame(session, RecordLink.__table__, _links(10, 51), conflict=("source_record_id",))
+    assert _plain_indexes(session, "record_links") == before
+
+
+def test_deferred_indexes_come_back_when_the_load_fails(session: Session) -> None:
+    from gridgov.db.bulk_update import deferred_indexes
+
+    before = _plain_indexes(session, "record_links")
+    nested = session.begin_nested()
+    with (
+        pytest.raises(RuntimeError, match="load failed"),
+        deferred_indexes(session, "record_links", 1_000),
+    ):
+        assert _plain_indexes(session, "record_links") == {}
+        raise RuntimeError("load failed")
+    nested.rollback()  # as the step's transaction is rolled back when it fails
+    assert _plain_indexes(session, "record_links") == before
+
+
+def test_deferred_indexes_refuse_a_bad_table_name(session: Session) -> None:
+    from gridgov.db.bulk_update import deferred_indexes
+
+    with (
+        pytest.raises(ValueError, match="bad table name"),
+        deferred_indexes(session, "persons; DROP TABLE persons", 1),
+    ):
+        pass

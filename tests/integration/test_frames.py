@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tests.integration.test_golden import add, at
 
@@ -42,3 +43,25 @@ def test_frames_match_the_orm(session: Session) -> None:
     chunks = list(source_frames(session, ("person", "check"), ("name",), chunk=1))
     assert sum(c.height for c in chunks) == frame.height
     assert source_frame(session, ("nothing",), ("name",)).height == 0
+
+
+def test_a_stream_closed_early_leaves_the_session_usable(session: Session) -> None:
+    for i in range(6):
+        add(session, "GA", "hukou", "person", f"E{i}", at(2020), {"name": f"人{i}"})
+    session.flush()
+    total = session.scalar(select(func.count()).select_from(SourceRecord))
+    stream = source_frames(session, ("person",), ("name",), chunk=1)
+    first = next(stream)
+    assert first.height >= 1
+    stream.close()  # the rest unread: the COPY (PostgreSQL) or the cursor (SQLite) is ended
+    assert session.scalar(select(func.count()).select_from(SourceRecord)) == total
+    # And a stream read to its end after it gives every record again.
+    again = list(source_frames(session, ("person",), ("name",), chunk=2))
+    assert sum(f.height for f in again) == session.scalar(
+        select(func.count()).select_from(SourceRecord).where(SourceRecord.kind == "person")
+    )
+
+
+def test_a_bad_kind_is_refused_in_the_reading_thread_and_raised_here(session: Session) -> None:
+    with pytest.raises(ValueError, match="bad record kind"):
+        list(source_frames(session, ("person; DROP TABLE x",), ("name",)))

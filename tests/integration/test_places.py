@@ -154,3 +154,40 @@ def test_a_parked_placement_places_as_one_never_parked(session: Session, tmp_pat
     placed, persons_placed, unmatched, _ = results[1]
     assert persons_placed == 2 and unmatched == 1
     assert [row[1] for row in placed[0]] == [True, True] and placed[1][0][1] is False
+
+
+def test_kept_parses_serve_the_matcher_as_a_fresh_parse(session: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The persons step's placement keeps each address text's parse (`Placement.keep_parsed`);
+    the matcher reads those (`parsed_addr`) and parses only the texts not among them: the same
+    `addr` as parsing every text afresh."""
+    import polars as pl
+
+    from gridgov.registry.address_frames import parsed_addr
+    from gridgov.registry.places import Placement
+
+    library(session)
+    build_address_library(session, now=NOW)
+    learned = [
+        "中山西路88号天一家园3幢2单元501室",
+        "宁波市海曙区中山西路88号3栋2单元601室",
+        "解放南路1号",
+        "不知道在哪",
+    ]
+    placement = Placement(session, NOW)
+    placement.keep_parsed(tmp_path / "parsed")
+    placement.learn(session, pl.Series(learned))
+    kept = pl.read_parquet(tmp_path / "parsed" / "*.parquet")
+    assert kept.height == len(learned) and kept.columns == ["_h1", "_h2", "addr"]
+    asked = pl.Series([*learned[:3], "海曙区中山西路90号1幢101室", None, learned[0]])
+    from_kept = parsed_addr(asked, tmp_path / "parsed").sort("text")
+    afresh = parsed_addr(asked).sort("text")
+    assert from_kept.equals(afresh)
+    assert from_kept.height == 4  # distinct, non-null texts
+    addr = dict(afresh.iter_rows())
+    assert addr["解放南路1号"] == "解放南路|1号|||"
+    assert addr["中山西路88号天一家园3幢2单元501室"] == "中山西路|88号|3幢|2单元|501室"
+    # A text only in the kept parses is not parsed again: its kept value is what is given.
+    fake = kept.with_columns(pl.lit("假路|1号|||").alias("addr"))
+    (tmp_path / "fake").mkdir()
+    fake.write_parquet(tmp_path / "fake" / "all.parquet")
+    assert set(parsed_addr(pl.Series(learned[:2]), tmp_path / "fake")["addr"]) == {"假路|1号|||"}

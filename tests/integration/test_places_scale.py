@@ -214,3 +214,34 @@ def test_placement_by_frames_updates_loaded_persons(session: Session) -> None:
     assert person.room_id is not None and person.grid_code == grid
     again = place_rooms_and_people(session, now=NOW)
     assert (again.rooms, again.links, again.tasks_opened) == (0, 0, 0)
+
+
+def test_frame_parse_in_worker_processes_equals_the_parse_here(
+    city: dict[str, list[dict[str, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many heads are parsed by worker processes beside this one (`GRIDGOV_PARSE_WORKERS`): the
+    same rows in the same order as parsing them all here; a broken pool falls back to here."""
+    from gridgov.registry import address_frames
+
+    texts = [r["标准地址"] for r in city["zr_addresses"]] + _addresses(city["wj_health"]) + EDGE
+    here = parse_texts(pl.Series(texts))
+    monkeypatch.setattr(address_frames, "PARALLEL_MIN", 10)
+    monkeypatch.setenv("GRIDGOV_PARSE_WORKERS", "2")
+    monkeypatch.setattr(address_frames, "_pool", None)
+    try:
+        parallel = parse_texts(pl.Series(texts))
+        pool, size = address_frames._parse_pool()
+        assert pool is not None and size == 2  # the runs went to two workers besides this one
+        assert parallel.equals(here)
+        # A pool whose workers die: the runs are parsed here instead, the same rows.
+        for process in list(pool._processes.values()):  # type: ignore[attr-defined]
+            process.kill()
+            process.join()
+        again = parse_texts(pl.Series(texts))
+        assert again.equals(here)
+        assert address_frames._parse_pool() == (None, 0)  # no workers from then on
+    finally:
+        if address_frames._pool not in (None, address_frames._NO_POOL):
+            address_frames._pool.shutdown()  # type: ignore[union-attr]
+        address_frames._pool = None
+        address_frames._pool_size = 0

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uni
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.db.base import Base
-from gridgov.db.types import UTCDateTime, json_type
+from gridgov.db.types import UTCDateTime, json_text_type, json_type
 
 # Batch states: a batch moves staged → loading → done; failed keeps its error for the report.
 STAGED, LOADING, DONE, FAILED = "staged", "loading", "done", "failed"
@@ -64,8 +64,10 @@ class SourceRecord(Base):
     record_key: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(32))
     as_of: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    values: Mapped[dict[str, Any]] = mapped_column(json_type())
-    flags: Mapped[list[str]] = mapped_column(json_type(), default=list)  # kept-but-flagged issues
+    values: Mapped[dict[str, Any]] = mapped_column(json_text_type())
+    flags: Mapped[list[str]] = mapped_column(
+        json_text_type(), default=list
+    )  # kept-but-flagged issues
     # The grid the row was placed in at import (not indexed: scoping is on golden records).
     grid_code: Mapped[str | None] = mapped_column(String(15))
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -13,10 +13,16 @@ when they are already in normal form (`normal_form_patterns`), by `normalize_tex
 
 from __future__ import annotations
 
+import atexit
 import io
+import multiprocessing as mp
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -86,13 +92,82 @@ def normalized(texts: pl.Series) -> pl.Series:
     return out.select(pl.coalesce("fixed", "text").alias("norm")).get_column("norm")
 
 
+# Fewer texts than this are parsed in the calling process (a worker's round trip costs more).
+PARALLEL_MIN = 20_000
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+# Stands for "no workers in this process" once a pool broke (or could not start).
+_NO_POOL = cast(ProcessPoolExecutor, object())
+
+
+def _parse_pool() -> tuple[ProcessPoolExecutor | None, int]:
+    """The worker processes that parse beside this one (`GRIDGOV_PARSE_WORKERS`; made when first
+    needed, kept for the process's life): none when set to 0."""
+    global _pool, _pool_size
+    if _pool is _NO_POOL:
+        return None, 0
+    if _pool is None:
+        from gridgov.config import Settings
+
+        size = Settings().parse_workers
+        if size < 0:  # -1: one per CPU but this one
+            size = max(0, (os.cpu_count() or 1) - 1)
+        if size == 0:
+            return None, 0
+        _pool = ProcessPoolExecutor(max_workers=size, mp_context=mp.get_context("spawn"))
+        _pool_size = size
+        atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+    return _pool, _pool_size
+
+
 def _parsed_rows(heads: pl.Series, *, whole: bool, door: bool = False) -> pl.DataFrame:
     """The parse of each text given (distinct), one row each, with `ok`: whether it may be used
-    as a head (or door template)."""
+    as a head (or door template).
+
+    The parser is Python: for many texts, runs of them go to worker processes while this one
+    parses the first run, so both cores of a two-core machine parse (the database waits
+    meanwhile). The rows are the same and in the same order either way."""
+    texts = heads.cast(pl.String).to_list()
+    pool, size = _parse_pool() if len(texts) >= PARALLEL_MIN else (None, 0)
+    if pool is None:
+        return _parse_run(texts, whole, door)
+    step = -(-len(texts) // (size + 1))
+    runs = [texts[i : i + step] for i in range(0, len(texts), step)]
+    try:
+        futures = [pool.submit(_parse_run, run, whole, door) for run in runs[1:]]
+    except (BrokenProcessPool, RuntimeError):  # workers cannot start here: parse in this one
+        _drop_pool()
+        return _parse_run(texts, whole, door)
+    try:
+        first = _parse_run(runs[0], whole, door)
+        rest = []
+        for run, future in zip(runs[1:], futures, strict=True):
+            try:
+                rest.append(future.result())
+            except BrokenProcessPool:  # a worker died (killed, out of memory): parse it here
+                _drop_pool()
+                rest.append(_parse_run(run, whole, door))
+        return pl.concat([first, *rest], how="vertical")
+    finally:
+        for f in futures:
+            f.cancel()
+
+
+def _drop_pool() -> None:
+    """Forget a broken pool and parse in this process from now on."""
+    global _pool, _pool_size
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+    _pool, _pool_size = _NO_POOL, 0
+
+
+def _parse_run(texts: list[str], whole: bool, door: bool) -> pl.DataFrame:
+    """`_parsed_rows` of one run of texts, in this process (module level: it runs in workers)."""
     gazetteer = default_gazetteer()
+    heads = pl.Series(texts, dtype=pl.String())
     normal = _is_plain(heads).to_list()
     rows = []
-    for h, is_normal in zip(heads.to_list(), normal, strict=True):
+    for h, is_normal in zip(texts, normal, strict=True):
         # Each text is parsed once, so no cache; a text in normal form is not normalised again.
         if is_normal:
             p = parse_normal_address(h, gazetteer=gazetteer)
@@ -227,3 +302,45 @@ def query_frame(session: Session, sql: str, schema: dict[str, Any]) -> pl.DataFr
 
 def in_chunks(frame: pl.DataFrame, size: int = 100_000) -> Sequence[pl.DataFrame]:
     return [frame.slice(i, size) for i in range(0, frame.height, size)]
+
+
+def text_keys(texts: pl.Expr) -> list[pl.Expr]:
+    """A text's two 64-bit hashes (`_h1`, `_h2`): frames of millions of addresses join on these
+    instead of holding the texts."""
+    return [texts.hash(seed=7).alias("_h1"), texts.hash(seed=11).alias("_h2")]
+
+
+def road_door_key() -> pl.Expr:
+    """`addr` over `parse_texts` columns: road|door|building|unit|room when the parse found a
+    road and a door number, else null (the person matcher's address block and comparison)."""
+    return (
+        pl.when((pl.col("road").fill_null("") != "") & (pl.col("door").fill_null("") != ""))
+        .then(
+            pl.concat_str(
+                *(pl.col(c).fill_null("") for c in ("road", "door", "building", "unit", "room")),
+                separator="|",
+            )
+        )
+        .alias("addr")
+    )
+
+
+def parsed_addr(texts: pl.Series, kept: Path | None = None) -> pl.DataFrame:
+    """`text`, `addr` (`road_door_key`) of each distinct text: read from the parses `kept` (a
+    folder `_match_ids` wrote) where there, parsed here for the rest."""
+    distinct = texts.cast(pl.String).drop_nulls().unique().rename("text").to_frame()
+    distinct = distinct.with_columns(text_keys(pl.col("text")))
+    known = pl.DataFrame(schema={"text": pl.String(), "addr": pl.String()})
+    if kept is not None and any(kept.glob("*.parquet")):
+        hit = (
+            pl.scan_parquet(kept / "*.parquet")
+            .join(distinct.lazy(), on=["_h1", "_h2"], how="inner")
+            .unique(["_h1", "_h2"])
+            .collect()
+        )
+        known = hit.select("text", "addr")
+        distinct = distinct.join(hit.select("_h1", "_h2"), on=["_h1", "_h2"], how="anti")
+    if distinct.is_empty():
+        return known
+    fresh = parse_texts(distinct.get_column("text")).select("text", road_door_key())
+    return pl.concat([known, fresh], how="vertical_relaxed")

@@ -13,12 +13,17 @@ Frame columns: id, source, dataset, kind, as_of, loaded_at (UTC datetimes), grid
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from collections.abc import Iterator, Sequence
+from typing import TypeVar, cast
 
 import polars as pl
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 CHUNK = 200_000
+T = TypeVar("T")
 META = ("id", "source", "dataset", "kind", "as_of", "loaded_at", "grid_code", "values", "flags")
 _RAW_SCHEMA = {
     "id": pl.Int64(),
@@ -41,8 +46,7 @@ def _kinds_sql(kinds: Sequence[str]) -> str:
     return ", ".join(f"'{k}'" for k in kinds)
 
 
-def _raw_chunks(session: Session, kinds: Sequence[str], chunk: int) -> Iterator[pl.DataFrame]:
-    conn = session.connection()
+def _raw_chunks(conn: Connection, kinds: Sequence[str], chunk: int) -> Iterator[pl.DataFrame]:
     where = f"kind IN ({_kinds_sql(kinds)})"
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
@@ -93,23 +97,90 @@ def _timestamp(col: str) -> pl.Expr:
 def source_frames(
     session: Session, kinds: Sequence[str], fields: Sequence[str], *, chunk: int = CHUNK
 ) -> Iterator[pl.DataFrame]:
-    """The source records of the given kinds, in id order, one frame per chunk."""
+    """The source records of the given kinds, in id order, one frame per chunk.
+
+    The next chunk is read and decoded by a thread of its own while the caller works on this
+    one (the database sends, Polars decodes, the caller spills: on two cores these overlap
+    instead of taking turns). The session's connection is busy until the frames are all read or
+    the iterator is closed: the caller must not use the session in between."""
     dtype = pl.Struct({f: pl.String() for f in fields})
-    for raw in _raw_chunks(session, kinds, chunk):
-        if raw.is_empty():
-            continue
-        values = raw.get_column("values").str.json_decode(dtype).struct.unnest() if fields else None
-        frame = raw.select(
-            "id",
-            "source",
-            "dataset",
-            "kind",
-            _timestamp("as_of"),
-            _timestamp("loaded_at"),
-            "grid_code",
-            pl.col("flags").str.json_decode(pl.List(pl.String())),
-        )
-        yield frame.hstack(values) if values is not None else frame
+    conn = session.connection()  # here: the producer thread only uses the driver's connection
+
+    def decoded() -> Iterator[pl.DataFrame]:
+        for raw in _raw_chunks(conn, kinds, chunk):
+            if raw.is_empty():
+                continue
+            values = (
+                raw.get_column("values").str.json_decode(dtype).struct.unnest() if fields else None
+            )
+            frame = raw.select(
+                "id",
+                "source",
+                "dataset",
+                "kind",
+                _timestamp("as_of"),
+                _timestamp("loaded_at"),
+                "grid_code",
+                pl.col("flags").str.json_decode(pl.List(pl.String())),
+            )
+            yield frame.hstack(values) if values is not None else frame
+
+    return prefetched(decoded())
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """`items`, produced by a thread of their own up to `depth` ahead of the consumer. An error
+    in the producer is raised in the consumer; closing the iterator early stops the producer
+    and closes `items` (in the producer's thread, which is the one that used it)."""
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failed(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    def consume() -> Iterator[T]:
+        worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield cast(T, item)
+        finally:
+            stop.set()
+            worker.join()
+
+    return consume()
 
 
 def source_frame(session: Session, kinds: Sequence[str], fields: Sequence[str]) -> pl.DataFrame:

@@ -20,7 +20,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gridgov.db.bulk import copy_frame
-from gridgov.db.bulk_update import update_from_frame, write_cache
+from gridgov.db.bulk_update import deferred_indexes, update_from_frame, write_cache
 from gridgov.ingest.mapping import shipped_mappings
 from gridgov.registry.address_frames import query_frame
 from gridgov.registry.frames import bad_fields, source_frames
@@ -589,7 +589,7 @@ def resolve_persons(
     stats = ResolveStats()
     session.flush()
     fields = (*PERSON_FIELDS, "address", *TAG_FIELDS)
-    with _spill_dir() as root, write_cache(session):
+    with _spill_dir() as root, write_cache(session), ExitStack() as deferred:
         spilled = _spill(
             session,
             root,
@@ -602,13 +602,24 @@ def resolve_persons(
         stats.linked = spilled.idents.height
         # Rooms and grids by actual address, given as the persons are written.
         placement = Placement.maybe(session, now)
+        if placement is not None:
+            placement.keep_parsed(root / "parsed")
         ids, fresh = _golden_ids(session, Person, "citizen_id", spilled.idents["ident"], stats)
+        # A first load builds the persons' and the links' plain indexes once, at the end.
+        deferred.enter_context(deferred_indexes(session, "persons", stats.created))
         by_id = spilled.idents.join(ids, on="ident").select("record_id", "key")
-        stats.links = _link(session, "person", by_id, "id")
+        # The links kept from earlier runs, and the new ones (an earlier link stays): the
+        # partition's keys without reading back the millions just written.
+        before = _links_of(session, "person")
+        new_links = by_id.join(before, on="record_id", how="anti")
+        deferred.enter_context(deferred_indexes(session, "record_links", new_links.height))
+        stats.links = _link(session, "person", new_links, "id")
         top = ids.select(pl.col("key").max().fill_null(0)).item() if not ids.is_empty() else 0
-        del by_id, ids
+        key_of = pl.concat([before, new_links])
+        del by_id, ids, before, new_links
         spilled.idents = spilled.idents.clear()
-        dirs, unlinked_dir = _partition(spilled, _links_of(session, "person"))
+        dirs, unlinked_dir = _partition(spilled, key_of)
+        del key_of
 
         def store(parts: Iterator[pl.DataFrame]) -> None:
             """Write decided persons. With a placement, the parts are spilled first, the
@@ -664,7 +675,7 @@ def resolve_persons(
             # What the placement holds waits on disk while the matcher runs.
             if placement is not None:
                 placement.park(root / "placement")
-            found, fresh = _match_unlinked(session, unlinked_dir, stats, root, top)
+            found, fresh = _match_unlinked(session, unlinked_dir, stats, root, top, root / "parsed")
             if not found.is_empty():
                 # The persons that gained records: decided again over all of their records.
                 affected = found["key"].unique()
@@ -712,47 +723,31 @@ def resolve_persons(
 
 
 def _match_unlinked(
-    session: Session, unlinked_dir: Path, stats: ResolveStats, spill: Path, above: int
+    session: Session,
+    unlinked_dir: Path,
+    stats: ResolveStats,
+    spill: Path,
+    above: int,
+    parsed_dir: Path | None = None,
 ) -> tuple[pl.DataFrame, _Fresh | None]:
     """Records without a valid ID number (spilled in `unlinked_dir`): linked to a golden person,
     or made new persons (ids reserved after `above`, written by the caller once decided).
     Returns record_id, key of the links made, and the reserved ids.
 
     Both sides go to the matcher as Parquet files, which DuckDB reads within its memory bound:
-    at city scale the golden side alone is a million and a half persons."""
+    at city scale the golden side alone is a million and a half persons. `parsed_dir`: address
+    parses the placement kept (`Placement.keep_parsed`)."""
+    from gridgov.registry.address_frames import parsed_addr
     from gridgov.resolve.matching import match_tables, side_frame
 
     def addresses(frame: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
         """addr (road|door|building|unit|room) and door (road|door) of the first non-empty
-        address column, when it parses to a road and a door."""
-        from gridgov.registry.address_frames import parse_texts
-
+        address column, when it parses to a road and a door (the parses the placement kept
+        are read, not made again)."""
         text = pl.coalesce(*(pl.when(pl.col(c) != "").then(pl.col(c)) for c in cols))
         texts = frame.select(text.alias("text"))
-        distinct = texts.get_column("text").drop_nulls().unique()
-        if distinct.is_empty():
-            return frame.with_columns(
-                pl.lit(None, pl.String()).alias("addr"), pl.lit(None, pl.String()).alias("door")
-            )
-        parsed = (
-            parse_texts(distinct)
-            .select(
-                "text",
-                pl.when((pl.col("road").fill_null("") != "") & (pl.col("door").fill_null("") != ""))
-                .then(
-                    pl.concat_str(
-                        *(
-                            pl.col(c).fill_null("")
-                            for c in ("road", "door", "building", "unit", "room")
-                        ),
-                        separator="|",
-                    )
-                )
-                .alias("addr"),
-            )
-            .with_columns(
-                pl.col("addr").str.split("|").list.slice(0, 2).list.join("|").alias("door")
-            )
+        parsed = parsed_addr(texts.get_column("text"), parsed_dir).with_columns(
+            pl.col("addr").str.split("|").list.slice(0, 2).list.join("|").alias("door")
         )
         return frame.with_columns(texts.get_column("text")).join(
             parsed, on="text", how="left", maintain_order="left"
@@ -963,7 +958,7 @@ def resolve_organizations(
     table = table or shipped_survivorship()
     stats = ResolveStats()
     session.flush()
-    with _spill_dir() as root, write_cache(session):
+    with _spill_dir() as root, write_cache(session), ExitStack() as deferred:
         spilled = _spill(session, root, ("org",), ORG_FIELDS, "credit_code", pl.lit(True))
         stats.records = spilled.count
         stats.linked = spilled.idents.height
@@ -971,6 +966,7 @@ def resolve_organizations(
         ids, fresh = _golden_ids(
             session, Organization, "credit_code", spilled.idents["ident"], stats
         )
+        deferred.enter_context(deferred_indexes(session, "organizations", stats.created))
         key_of = spilled.idents.join(ids, on="ident").select("record_id", "key")
         dirs, _ = _partition(spilled, key_of)
         persons = query_frame(

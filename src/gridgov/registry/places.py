@@ -27,7 +27,9 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,10 +40,17 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gridgov.db.bulk import copy_frame
-from gridgov.db.bulk_update import update_from_frame
+from gridgov.db.bulk_update import deferred_indexes, update_from_frame
 from gridgov.geo import service as geo
 from gridgov.geo.models import GridLeader
-from gridgov.registry.address_frames import in_chunks, parse, parse_texts, query_frame
+from gridgov.registry.address_frames import (
+    in_chunks,
+    parse,
+    parse_texts,
+    query_frame,
+    road_door_key,
+    text_keys,
+)
 from gridgov.registry.frames import bad_fields, source_frames
 from gridgov.registry.ids import reserve_ids
 from gridgov.registry.integrity import check_references
@@ -184,24 +193,33 @@ def build_address_library(session: Session, *, now: datetime) -> PlaceStats:
     session.flush()
     root = Path(tempfile.mkdtemp(prefix="gridgov_library_"))
     try:
-        kept: list[pl.DataFrame] = []
-        for folder in _library_parts(session, root):
-            kept.append(_library_county(session, _library_rows(folder), now, stats))
-        if not kept:
-            return stats
-        address_ids = _key_ids(session, "addresses")
-        for records in kept:
-            links = records.join(address_ids, on="key", how="inner").select(
-                pl.col("_record").alias("source_record_id"),
-                pl.lit("address").alias("entity"),
-                pl.col("id").alias("entity_id"),
-                pl.lit("key").alias("method"),
-                pl.lit(None, pl.Float64()).alias("score"),
+        with ExitStack() as deferred:
+            kept: list[pl.DataFrame] = []
+            folders = _library_parts(session, root)
+            # A first load builds the plain indexes once, at the end (as many rows as records at
+            # most).
+            expected = sum(
+                pl.scan_parquet(f / "*.parquet").select(pl.len()).collect().item() for f in folders
             )
-            stats.links += copy_frame(
-                session, RecordLink.__table__, links.sort("source_record_id"),
-                conflict=("source_record_id",), optimistic=True,
-            )  # fmt: skip
+            for table in ("addresses", "buildings", "record_links"):
+                deferred.enter_context(deferred_indexes(session, table, expected))
+            for folder in folders:
+                kept.append(_library_county(session, _library_rows(folder), now, stats))
+            if not kept:
+                return stats
+            address_ids = _key_ids(session, "addresses")
+            for records in kept:
+                links = records.join(address_ids, on="key", how="inner").select(
+                    pl.col("_record").alias("source_record_id"),
+                    pl.lit("address").alias("entity"),
+                    pl.col("id").alias("entity_id"),
+                    pl.lit("key").alias("method"),
+                    pl.lit(None, pl.Float64()).alias("score"),
+                )
+                stats.links += copy_frame(
+                    session, RecordLink.__table__, links.sort("source_record_id"),
+                    conflict=("source_record_id",), optimistic=True,
+                )  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
     session.flush()
@@ -415,7 +433,9 @@ def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
     )
 
 
-def _match_ids(session: Session, distinct: pl.DataFrame) -> pl.DataFrame:
+def _match_ids(
+    session: Session, distinct: pl.DataFrame, keep_parsed: Path | None = None
+) -> pl.DataFrame:
     """`AddressMatcher.match` of numbered texts (`text_id`, `text`), as a frame (text_id,
     address_id, method, score), county by county.
 
@@ -427,6 +447,9 @@ def _match_ids(session: Session, distinct: pl.DataFrame) -> pl.DataFrame:
     county's addresses as they pass. Only the texts left in a county with a road are parsed again
     in Python for the similarity step, against the addresses that step can reach (same county,
     road and door). Memory is that of the largest county, not the city's library and texts.
+
+    `keep_parsed`: a folder where each text's matcher address key (`text_keys`, `addr`) is also
+    written, so a later step needing the same parse reads it instead (`parsed_addr`).
     """
     tail = pl.concat_str(
         *(pl.col(c).fill_null("") for c in ("road", "door", "building", "unit", "room")),
@@ -436,7 +459,13 @@ def _match_ids(session: Session, distinct: pl.DataFrame) -> pl.DataFrame:
     try:
         folders: dict[str, Path] = {}
         for i, part in enumerate(distinct.iter_slices(250_000)):
-            parsed = parse_texts(part.get_column("text")).select(
+            whole = parse_texts(part.get_column("text"))
+            if keep_parsed is not None:
+                keep_parsed.mkdir(parents=True, exist_ok=True)
+                whole.select(*text_keys(pl.col("text")), road_door_key()).write_parquet(
+                    keep_parsed / f"{uuid.uuid4().hex}.parquet"
+                )
+            parsed = whole.select(
                 "text",
                 "key",
                 # `_county`: the key's place is the village code, or "scope/village", or scope.
@@ -446,6 +475,7 @@ def _match_ids(session: Session, distinct: pl.DataFrame) -> pl.DataFrame:
                 tail.alias("tail"),
             )
             parsed = part.join(parsed, on="text", how="left", maintain_order="left")
+            del whole
             for (county,), rows in parsed.partition_by(
                 "county", as_dict=True, include_key=False
             ).items():
@@ -654,29 +684,32 @@ def place_rooms(session: Session, *, now: datetime) -> PlaceStats:
         )
     )  # fmt: skip
     del addresses
-    stats.rooms += copy_frame(
-        session, Room.__table__, rooms, conflict=("address_id",), optimistic=True
-    )
-    del rooms
-    room_of = query_frame(
-        session,
-        "SELECT address_id, id FROM rooms",
-        {"address_id": pl.Int64(), "room_id": pl.Int64()},
-    )
-    links = (
-        records.join(room_of, on="address_id", how="inner", maintain_order="left")
-        .sort("id")
-        .select(
-            pl.col("id").alias("source_record_id"),
-            pl.lit("room").alias("entity"),
-            pl.col("room_id").alias("entity_id"),
-            "method",
-            "score",
+    with ExitStack() as deferred:
+        deferred.enter_context(deferred_indexes(session, "rooms", rooms.height))
+        deferred.enter_context(deferred_indexes(session, "record_links", records.height))
+        stats.rooms += copy_frame(
+            session, Room.__table__, rooms, conflict=("address_id",), optimistic=True
         )
-    )
-    stats.links += copy_frame(
-        session, RecordLink.__table__, links, conflict=("source_record_id",), optimistic=True
-    )
+        del rooms
+        room_of = query_frame(
+            session,
+            "SELECT address_id, id FROM rooms",
+            {"address_id": pl.Int64(), "room_id": pl.Int64()},
+        )
+        links = (
+            records.join(room_of, on="address_id", how="inner", maintain_order="left")
+            .sort("id")
+            .select(
+                pl.col("id").alias("source_record_id"),
+                pl.lit("room").alias("entity"),
+                pl.col("room_id").alias("entity_id"),
+                "method",
+                "score",
+            )
+        )
+        stats.links += copy_frame(
+            session, RecordLink.__table__, links, conflict=("source_record_id",), optimistic=True
+        )
     check_references(session, ["rooms"])
     return stats
 
@@ -721,6 +754,7 @@ class Placement:
         # id, method (placed), text (matched nothing) of each person decided, in decision order
         self._decisions: list[pl.DataFrame] = []
         self._parked: Path | None = None
+        self._keep_parsed: Path | None = None
 
     _STATE = ("_places", "_unmatched", "_rooms")
 
@@ -759,7 +793,13 @@ class Placement:
 
     @staticmethod
     def _keys(texts: pl.Expr) -> list[pl.Expr]:
-        return [texts.hash(seed=7).alias("_h1"), texts.hash(seed=11).alias("_h2")]
+        return text_keys(texts)
+
+    def keep_parsed(self, folder: Path) -> None:
+        """Also write each text's matcher address key as it is parsed (`_match_ids`): the persons
+        step's matcher reads the golden persons' addresses from there (`parsed_addr`) instead of
+        parsing millions of them a second time."""
+        self._keep_parsed = folder
 
     def learn(self, session: Session, texts: pl.Series) -> None:
         """Match the texts not matched yet."""
@@ -770,7 +810,9 @@ class Placement:
             distinct = distinct.join(known, on=["_h1", "_h2"], how="anti")
         if distinct.is_empty():
             return
-        found = distinct.join(_match_ids(session, distinct), on="text_id", how="left")
+        found = distinct.join(
+            _match_ids(session, distinct, self._keep_parsed), on="text_id", how="left"
+        )
         wanted = found.select(pl.col("address_id").drop_nulls().unique())
         addresses = query_frame(
             session,
@@ -870,73 +912,77 @@ def link_residents(session: Session, *, now: datetime) -> PlaceStats:
     linked to (`place_rooms`), and every placed person as a member of their room (以房管人)."""
     stats = PlaceStats()
     session.flush()
-    fields = ("owner_id", "tenant_id", "start_date", "end_date")
-    parts = [
-        chunk.select(
-            "id", "kind",
-            pl.when(bad_fields(pl.col("flags")).list.contains("owner_id").fill_null(False))
-            .then(None).otherwise(pl.col("owner_id")).alias("owner_id"),
-            "tenant_id", "start_date", "end_date",
-        )
-        for chunk in source_frames(session, ["room", "tenancy"], fields)
-    ]  # fmt: skip
-    if parts:
-        records = pl.concat(parts, how="vertical").join(
-            query_frame(
-                session,
-                "SELECT source_record_id, entity_id FROM record_links WHERE entity = 'room'",
-                {"id": pl.Int64(), "room_id": pl.Int64()},
-            ),
-            on="id",
-            how="inner",
-            maintain_order="left",
-        )
-        del parts
-        owners = records.filter(
-            (pl.col("kind") == "room") & (pl.col("owner_id").fill_null("") != "")
-        ).select(
-            "room_id", pl.col("owner_id").alias("cid"), pl.lit("owner").alias("relation"),
-            pl.lit(None, pl.String()).alias("valid_from"), pl.lit(None, pl.String()).alias("valid_to"),
-        )  # fmt: skip
-        tenants = records.filter(pl.col("kind") != "room").select(
-            "room_id", pl.col("tenant_id").fill_null("").alias("cid"),
-            pl.lit("tenant").alias("relation"),
-            _date("start_date").alias("valid_from"), _date("end_date").alias("valid_to"),
-        )  # fmt: skip
-        del records
-        persons_by_cid = query_frame(
-            session,
-            "SELECT citizen_id, id FROM persons WHERE citizen_id IS NOT NULL",
-            {"cid": pl.String(), "person_id": pl.Int64()},
-        )
-        links = (
-            pl.concat([owners, tenants], how="vertical")
-            .join(persons_by_cid, on="cid", how="inner", maintain_order="left")
-            .select(
-                "person_id", "room_id", "relation", pl.lit("ZJ").alias("source"),
-                "valid_from", "valid_to",
-            )
-            # The first record of a person, room and relation gives its dates (as a stored link
-            # keeps its own).
-            .unique(["person_id", "room_id", "relation"], keep="first", maintain_order=True)
-        )  # fmt: skip
-        del persons_by_cid
-        stats.links += copy_frame(
-            session, PersonRoom.__table__, links, conflict=("person_id", "room_id", "relation"),
-            optimistic=True,
-        )  # fmt: skip
-    # Members: in the database, from the persons' rooms (no rows through Python).
-    result = session.execute(
-        text(
-            "INSERT INTO person_rooms (person_id, room_id, relation, source) "
-            "SELECT id, room_id, 'member', 'GA' FROM persons WHERE room_id IS NOT NULL "
-            "ORDER BY id ON CONFLICT (person_id, room_id, relation) DO NOTHING"
-        )
-    )
-    stats.links += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
-    stats.persons_placed = session.execute(
+    # Persons placed in a room: each becomes a member of it (at most as many links as that, and
+    # the owners and tenants besides), so a first load builds the links' room index at the end.
+    placed = session.execute(
         text("SELECT count(*) FROM persons WHERE room_id IS NOT NULL")
     ).scalar_one()
+    with deferred_indexes(session, "person_rooms", int(placed)):
+        fields = ("owner_id", "tenant_id", "start_date", "end_date")
+        parts = [
+            chunk.select(
+                "id", "kind",
+                pl.when(bad_fields(pl.col("flags")).list.contains("owner_id").fill_null(False))
+                .then(None).otherwise(pl.col("owner_id")).alias("owner_id"),
+                "tenant_id", "start_date", "end_date",
+            )
+            for chunk in source_frames(session, ["room", "tenancy"], fields)
+        ]  # fmt: skip
+        if parts:
+            records = pl.concat(parts, how="vertical").join(
+                query_frame(
+                    session,
+                    "SELECT source_record_id, entity_id FROM record_links WHERE entity = 'room'",
+                    {"id": pl.Int64(), "room_id": pl.Int64()},
+                ),
+                on="id",
+                how="inner",
+                maintain_order="left",
+            )
+            del parts
+            owners = records.filter(
+                (pl.col("kind") == "room") & (pl.col("owner_id").fill_null("") != "")
+            ).select(
+                "room_id", pl.col("owner_id").alias("cid"), pl.lit("owner").alias("relation"),
+                pl.lit(None, pl.String()).alias("valid_from"), pl.lit(None, pl.String()).alias("valid_to"),
+            )  # fmt: skip
+            tenants = records.filter(pl.col("kind") != "room").select(
+                "room_id", pl.col("tenant_id").fill_null("").alias("cid"),
+                pl.lit("tenant").alias("relation"),
+                _date("start_date").alias("valid_from"), _date("end_date").alias("valid_to"),
+            )  # fmt: skip
+            del records
+            persons_by_cid = query_frame(
+                session,
+                "SELECT citizen_id, id FROM persons WHERE citizen_id IS NOT NULL",
+                {"cid": pl.String(), "person_id": pl.Int64()},
+            )
+            links = (
+                pl.concat([owners, tenants], how="vertical")
+                .join(persons_by_cid, on="cid", how="inner", maintain_order="left")
+                .select(
+                    "person_id", "room_id", "relation", pl.lit("ZJ").alias("source"),
+                    "valid_from", "valid_to",
+                )
+                # The first record of a person, room and relation gives its dates (as a stored link
+                # keeps its own).
+                .unique(["person_id", "room_id", "relation"], keep="first", maintain_order=True)
+            )  # fmt: skip
+            del persons_by_cid
+            stats.links += copy_frame(
+                session, PersonRoom.__table__, links, conflict=("person_id", "room_id", "relation"),
+                optimistic=True,
+            )  # fmt: skip
+        # Members: in the database, from the persons' rooms (no rows through Python).
+        result = session.execute(
+            text(
+                "INSERT INTO person_rooms (person_id, room_id, relation, source) "
+                "SELECT id, room_id, 'member', 'GA' FROM persons WHERE room_id IS NOT NULL "
+                "ORDER BY id ON CONFLICT (person_id, room_id, relation) DO NOTHING"
+            )
+        )
+        stats.links += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+    stats.persons_placed = int(placed)
     check_references(session, ["person_rooms"])
     return stats
 

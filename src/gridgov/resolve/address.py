@@ -483,10 +483,15 @@ class Gazetteer:
                     self._add(self._villages, form, NameMatch(d, VARIANT))
         self._apply_history(history)
         self._city_short = self.city.name[:-1] if self.city.name.endswith("市") else self.city.name
-        self._max_len = {
-            id(t): max((len(k) for k in t), default=0)
-            for t in (self._counties, self._towns, self._villages)
-        }
+        # For each table, the lengths of its names by first character, longest first: a prefix
+        # lookup tries only lengths some name starting there has (most characters start none).
+        self._lengths: dict[int, dict[str, tuple[int, ...]]] = {}
+        for t in (self._counties, self._towns, self._villages):
+            by_first: dict[str, set[int]] = {}
+            for k in t:
+                if k:
+                    by_first.setdefault(k[0], set()).add(len(k))
+            self._lengths[id(t)] = {c: tuple(sorted(n, reverse=True)) for c, n in by_first.items()}
 
     @classmethod
     def from_divisions(
@@ -582,7 +587,12 @@ class Gazetteer:
     ) -> list[tuple[int, list[NameMatch]]]:
         """Names in `table` that start at text[pos], longest first."""
         out: list[tuple[int, list[NameMatch]]] = []
-        for length in range(min(self._max_len[id(table)], len(text) - pos), 0, -1):
+        if pos >= len(text):
+            return out
+        room = len(text) - pos
+        for length in self._lengths[id(table)].get(text[pos], ()):
+            if length > room:
+                continue
             hit = table.get(text[pos : pos + length])
             if hit:
                 out.append((length, list(hit.values())))
