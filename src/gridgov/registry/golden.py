@@ -183,8 +183,18 @@ def _partition(spilled: _Spilled, key_of: pl.DataFrame) -> tuple[list[Path], Pat
     unlinked = spilled.root / "unlinked"
     for d in (*dirs, unlinked):
         d.mkdir()
+    # Chunks hold ascending record ids: each meets only its own range of the (sorted) keys, not
+    # all of them (at city scale 13 million, hashed again for each of some seventy chunks).
+    key_of = key_of.sort("record_id")
+    ids = key_of.get_column("record_id")
     for i, path in enumerate(spilled.chunks):
-        records = pl.read_parquet(path).join(key_of, on="record_id", how="left")
+        records = pl.read_parquet(path)
+        first, last = records.select(
+            pl.col("record_id").min().alias("first"), pl.col("record_id").max().alias("last")
+        ).row(0)
+        start = int(ids.search_sorted(first, "left")) if first is not None else 0
+        end = int(ids.search_sorted(last, "right")) if last is not None else 0
+        records = records.join(key_of.slice(start, end - start), on="record_id", how="left")
         records.filter(pl.col("key").is_null()).drop("key").write_parquet(
             unlinked / f"{i:05d}.parquet"
         )

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.db.base import Base
-from gridgov.db.types import UTCDateTime, code_string, json_type
+from gridgov.db.types import UTCDateTime, code_string, json_text_type, json_type
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -97,7 +97,7 @@ class Room(Base):
     area_m2: Mapped[float | None] = mapped_column(Float)
     owner_person_id: Mapped[int | None] = mapped_column(BigId, index=True)
     cert_no: Mapped[str] = mapped_column(String(60), default="")
-    provenance: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+    provenance: Mapped[dict[str, Any]] = mapped_column(json_text_type(), default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -118,7 +118,7 @@ class Person(Base):
     room_id: Mapped[int | None] = mapped_column(BigId, index=True)
     residence_status: Mapped[str] = mapped_column(String(12), default="")
     grid_code: Mapped[str | None] = mapped_column(code_string(), index=True)
-    provenance: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+    provenance: Mapped[dict[str, Any]] = mapped_column(json_text_type(), default=dict)
     sources: Mapped[int] = mapped_column(Integer, default=0)  # source records merged here
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -143,7 +143,7 @@ class Organization(Base):
     founded_on: Mapped[date | None] = mapped_column(Date)
     hazardous: Mapped[bool] = mapped_column(Boolean, default=False)
     grid_code: Mapped[str | None] = mapped_column(code_string(), index=True)
-    provenance: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+    provenance: Mapped[dict[str, Any]] = mapped_column(json_text_type(), default=dict)
     sources: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

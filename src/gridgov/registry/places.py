@@ -39,7 +39,7 @@ import polars as pl
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from gridgov.db.bulk import copy_frame
+from gridgov.db.bulk import copy_frame, refresh_statistics
 from gridgov.db.bulk_update import deferred_indexes, update_from_frame
 from gridgov.geo import service as geo
 from gridgov.geo.models import GridLeader
@@ -223,6 +223,9 @@ def build_address_library(session: Session, *, now: datetime) -> PlaceStats:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     session.flush()
+    # The later steps read the library county by county (a key range): with no statistics the
+    # planner took 5.6 M addresses for a few thousand.
+    refresh_statistics(session, "addresses", "buildings")
     return stats
 
 
@@ -501,10 +504,10 @@ def _match_ids(
             texts = _read_parts(folders.get(county))
             if len(county) == 6 and county.isdigit():
                 where = _county_range(county)  # six digits, checked
-                sql = (
-                    f"SELECT {', '.join(_LIBRARY_SCHEMA)} FROM addresses WHERE {where} ORDER BY id"  # noqa: S608
-                )
-                library = query_frame(session, sql, _LIBRARY_SCHEMA)
+                # In id order, sorted here: on the server, a county's 600,000 rows sorted by id
+                # spilled to disk (work_mem), seconds a county.
+                sql = f"SELECT {', '.join(_LIBRARY_SCHEMA)} FROM addresses WHERE {where}"  # noqa: S608
+                library = query_frame(session, sql, _LIBRARY_SCHEMA).sort("id")
             else:
                 library = pl.DataFrame(schema=_LIBRARY_SCHEMA)
             lib_tails = library.select(
