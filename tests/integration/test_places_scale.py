@@ -245,3 +245,37 @@ def test_frame_parse_in_worker_processes_equals_the_parse_here(
             address_frames._pool.shutdown()  # type: ignore[union-attr]
         address_frames._pool = None
         address_frames._pool_size = 0
+
+
+def _parse_with_workers_here() -> int:
+    """In a spawned process, as a resolution step: parse with the workers, then return."""
+    from gridgov.registry import address_frames
+
+    address_frames.PARALLEL_MIN = 1
+    out = parse_texts(pl.Series(EDGE))
+    assert address_frames._pool not in (None, address_frames._NO_POOL)  # the workers were used
+    return out.height
+
+
+def test_a_step_process_that_parsed_with_workers_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process started by multiprocessing runs no atexit hooks and waits for its children when
+    it ends: the parser's workers must be shut down first, or the step never ends (as seen at
+    S = 1 after the rooms step)."""
+    import multiprocessing as mp
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    monkeypatch.setenv("GRIDGOV_PARSE_WORKERS", "1")
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+    try:
+        assert pool.submit(_parse_with_workers_here).result(timeout=300) == len(set(EDGE))
+        ending = threading.Thread(target=pool.shutdown, kwargs={"wait": True}, daemon=True)
+        ending.start()
+        ending.join(120)
+        assert not ending.is_alive(), "the step's process did not end"
+    finally:
+        for process in list((pool._processes or {}).values()):  # type: ignore[attr-defined]
+            if process.is_alive():
+                for child in mp.active_children():
+                    child.kill()
+                process.kill()

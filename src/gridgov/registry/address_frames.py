@@ -13,9 +13,9 @@ when they are already in normal form (`normal_form_patterns`), by `normalize_tex
 
 from __future__ import annotations
 
-import atexit
 import io
 import multiprocessing as mp
+import multiprocessing.util as mp_util
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -116,7 +116,11 @@ def _parse_pool() -> tuple[ProcessPoolExecutor | None, int]:
             return None, 0
         _pool = ProcessPoolExecutor(max_workers=size, mp_context=mp.get_context("spawn"))
         _pool_size = size
-        atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        # Shut down before the process exits: a process started by multiprocessing (a resolution
+        # step) runs no atexit hooks and waits for its children at exit; these finalizers run
+        # before that wait, in any process, by priority: above the pool's own queues' (10), which
+        # would otherwise close first and leave the workers waiting for their stop signal.
+        mp_util.Finalize(_pool, _pool.shutdown, kwargs={"cancel_futures": True}, exitpriority=100)
     return _pool, _pool_size
 
 
