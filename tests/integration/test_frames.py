@@ -65,3 +65,24 @@ def test_a_stream_closed_early_leaves_the_session_usable(session: Session) -> No
 def test_a_bad_kind_is_refused_in_the_reading_thread_and_raised_here(session: Session) -> None:
     with pytest.raises(ValueError, match="bad record kind"):
         list(source_frames(session, ("person; DROP TABLE x",), ("name",)))
+
+
+def test_an_in_memory_sqlite_database_is_read_in_its_own_thread() -> None:
+    """An in-memory SQLite connection refuses other threads: its records are read without the
+    reading thread, and all of them come."""
+    from sqlalchemy.orm import sessionmaker
+
+    from gridgov.db.engine import make_engine
+    from gridgov.db.migrate import upgrade
+
+    engine = make_engine("sqlite://")
+    try:
+        upgrade(engine)
+        with sessionmaker(bind=engine)() as s:
+            for i in range(3):
+                add(s, "GA", "hukou", "person", f"M{i}", at(2020), {"name": f"人{i}"})
+            s.flush()
+            frames = list(source_frames(s, ("person",), ("name",), chunk=1))
+            assert sorted(n for f in frames for n in f["name"].to_list()) == ["人0", "人1", "人2"]
+    finally:
+        engine.dispose()

@@ -125,7 +125,12 @@ def source_frames(
             )
             yield frame.hstack(values) if values is not None else frame
 
-    return prefetched(decoded())
+    # An in-memory SQLite connection may be used only by the thread that made it.
+    database = conn.engine.url.database or ""
+    in_memory = conn.dialect.name == "sqlite" and (
+        database in ("", ":memory:") or "memory" in database
+    )
+    return decoded() if in_memory else prefetched(decoded())
 
 
 class _Failed:
