@@ -226,14 +226,15 @@ def test_frame_parse_in_worker_processes_equals_the_parse_here(
     texts = [r["标准地址"] for r in city["zr_addresses"]] + _addresses(city["wj_health"]) + EDGE
     here = parse_texts(pl.Series(texts))
     monkeypatch.setattr(address_frames, "PARALLEL_MIN", 10)
-    monkeypatch.setenv("GRIDGOV_PARSE_WORKERS", "2")
+    monkeypatch.setenv("GRIDGOV_PARSE_WORKERS", "3")
     monkeypatch.setattr(address_frames, "_pool", None)
     try:
         parallel = parse_texts(pl.Series(texts))
         pool, size = address_frames._parse_pool()
-        assert pool is not None and size == 2  # the runs went to two workers besides this one
+        assert pool is not None and size == 3  # the runs went to three workers besides this one
         assert parallel.equals(here)
-        # A pool whose workers die: the runs are parsed here instead, the same rows.
+        # A pool whose workers die: the runs are parsed here instead, the same rows (each of the
+        # three runs sent finds the pool broken).
         for process in list(pool._processes.values()):  # type: ignore[attr-defined]
             process.kill()
             process.join()

@@ -160,7 +160,7 @@ def _parsed_rows(heads: pl.Series, *, whole: bool, door: bool = False) -> pl.Dat
 def _drop_pool() -> None:
     """Forget a broken pool and parse in this process from now on."""
     global _pool, _pool_size
-    if _pool is not None:
+    if _pool is not None and _pool is not _NO_POOL:
         _pool.shutdown(wait=False, cancel_futures=True)
     _pool, _pool_size = _NO_POOL, 0
 
