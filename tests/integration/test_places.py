@@ -191,3 +191,33 @@ def test_kept_parses_serve_the_matcher_as_a_fresh_parse(session: Session, tmp_pa
     (tmp_path / "fake").mkdir()
     fake.write_parquet(tmp_path / "fake" / "all.parquet")
     assert set(parsed_addr(pl.Series(learned[:2]), tmp_path / "fake")["addr"]) == {"假路|1号|||"}
+
+
+def test_a_second_learn_reads_the_kept_county_libraries(session: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The persons step's placement learns twice (the first pass, then the persons the matcher
+    extended); the second time it reads the county libraries it kept, and places as a placement
+    that read them from the database."""
+    import polars as pl
+
+    from gridgov.registry.places import Placement
+
+    library(session)
+    build_address_library(session, now=NOW)
+    first = ["中山西路88号天一家园3幢2单元501室"]
+    second = ["宁波市海曙区中山西路88号3栋2单元601室", "海曙区中山西路88号3幢502室"]
+    kept = Placement(session, NOW)
+    kept.keep_parsed(tmp_path / "parsed")
+    kept.learn(session, pl.Series(first))
+    files = sorted(p.name for p in (tmp_path / "library").glob("*.parquet"))
+    assert files == ["330203.parquet"]  # the county the text named
+    written = (tmp_path / "library" / "330203.parquet").stat().st_mtime_ns
+    kept.learn(session, pl.Series(second))
+    assert (tmp_path / "library" / "330203.parquet").stat().st_mtime_ns == written  # read, kept
+    people = pl.DataFrame({"id": [1, 2, 3], "actual_address": first + second})
+    placed = [kept.apply(session, people).select("id", "room_id", "grid_code").sort("id")]
+    # Made after the rooms the first one made, so both give the same rooms.
+    fresh = Placement(session, NOW)
+    fresh.learn(session, pl.Series(first + second))
+    placed.append(fresh.apply(session, people).select("id", "room_id", "grid_code").sort("id"))
+    assert placed[0].equals(placed[1])
+    assert placed[0]["room_id"].null_count() == 0

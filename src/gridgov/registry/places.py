@@ -436,8 +436,28 @@ def match_texts(session: Session, texts: pl.Series) -> pl.DataFrame:
     )
 
 
+def _county_library(session: Session, county: str, cache: Path | None) -> pl.DataFrame:
+    """A county's addresses (`_LIBRARY_SCHEMA`) in id order; with a `cache` folder, read from the
+    database once and from the folder after (a step that matches twice, the library unchanged)."""
+    cached = cache / f"{county}.parquet" if cache is not None else None
+    if cached is not None and cached.exists():
+        return pl.read_parquet(cached)
+    where = _county_range(county)  # six digits, checked
+    # In id order, sorted here: on the server, a county's 600,000 rows sorted by id spilled to
+    # disk (work_mem), seconds a county.
+    sql = f"SELECT {', '.join(_LIBRARY_SCHEMA)} FROM addresses WHERE {where}"  # noqa: S608
+    library = query_frame(session, sql, _LIBRARY_SCHEMA).sort("id")
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        library.write_parquet(cached)
+    return library
+
+
 def _match_ids(
-    session: Session, distinct: pl.DataFrame, keep_parsed: Path | None = None
+    session: Session,
+    distinct: pl.DataFrame,
+    keep_parsed: Path | None = None,
+    library_cache: Path | None = None,
 ) -> pl.DataFrame:
     """`AddressMatcher.match` of numbered texts (`text_id`, `text`), as a frame (text_id,
     address_id, method, score), county by county.
@@ -453,6 +473,8 @@ def _match_ids(
 
     `keep_parsed`: a folder where each text's matcher address key (`text_keys`, `addr`) is also
     written, so a later step needing the same parse reads it instead (`parsed_addr`).
+    `library_cache`: a folder keeping the county libraries read, for a later call in the same
+    transaction (`_county_library`).
     """
     tail = pl.concat_str(
         *(pl.col(c).fill_null("") for c in ("road", "door", "building", "unit", "room")),
@@ -502,12 +524,10 @@ def _match_ids(
         city_tails: list[pl.DataFrame] = []
         for county in counties:
             texts = _read_parts(folders.get(county))
+            if texts.is_empty() and wanted_tails.is_empty():
+                continue  # nothing to match here, no city-wide tail to count
             if len(county) == 6 and county.isdigit():
-                where = _county_range(county)  # six digits, checked
-                # In id order, sorted here: on the server, a county's 600,000 rows sorted by id
-                # spilled to disk (work_mem), seconds a county.
-                sql = f"SELECT {', '.join(_LIBRARY_SCHEMA)} FROM addresses WHERE {where}"  # noqa: S608
-                library = query_frame(session, sql, _LIBRARY_SCHEMA).sort("id")
+                library = _county_library(session, county, library_cache)
             else:
                 library = pl.DataFrame(schema=_LIBRARY_SCHEMA)
             lib_tails = library.select(
@@ -801,7 +821,8 @@ class Placement:
     def keep_parsed(self, folder: Path) -> None:
         """Also write each text's matcher address key as it is parsed (`_match_ids`): the persons
         step's matcher reads the golden persons' addresses from there (`parsed_addr`) instead of
-        parsing millions of them a second time."""
+        parsing millions of them a second time. The county libraries read for matching are kept
+        beside it (`library/`), for the next `learn` (the library does not change meanwhile)."""
         self._keep_parsed = folder
 
     def learn(self, session: Session, texts: pl.Series) -> None:
@@ -813,8 +834,9 @@ class Placement:
             distinct = distinct.join(known, on=["_h1", "_h2"], how="anti")
         if distinct.is_empty():
             return
+        library = self._keep_parsed.with_name("library") if self._keep_parsed else None
         found = distinct.join(
-            _match_ids(session, distinct, self._keep_parsed), on="text_id", how="left"
+            _match_ids(session, distinct, self._keep_parsed, library), on="text_id", how="left"
         )
         wanted = found.select(pl.col("address_id").drop_nulls().unique())
         addresses = query_frame(
