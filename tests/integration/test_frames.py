@@ -86,3 +86,32 @@ def test_an_in_memory_sqlite_database_is_read_in_its_own_thread() -> None:
             assert sorted(n for f in frames for n in f["name"].to_list()) == ["人0", "人1", "人2"]
     finally:
         engine.dispose()
+
+
+def test_a_reader_that_fails_midway_leaves_the_session_usable(session: Session) -> None:
+    """The steps read the stream under `closing`: when their own work on a frame fails, the
+    reading thread lets the connection go at once, so the step's rollback is not left waiting."""
+    import threading
+    from contextlib import closing
+
+    for i in range(6):
+        add(session, "GA", "hukou", "person", f"X{i}", at(2020), {"name": f"人{i}"})
+    session.flush()
+    with (
+        pytest.raises(RuntimeError, match="spill failed"),
+        closing(source_frames(session, ("person",), ("name",), chunk=1)) as frames,
+    ):
+        for _frame in frames:
+            raise RuntimeError("spill failed")
+    assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
+    got: list[int] = []
+    probe = threading.Thread(
+        target=lambda: got.append(
+            int(session.scalar(select(func.count()).select_from(SourceRecord)) or 0)
+        ),
+        daemon=True,
+    )
+    probe.start()
+    probe.join(60)
+    assert not probe.is_alive(), "the connection was still held by the reading thread"
+    assert got and got[0] >= 6

@@ -15,7 +15,8 @@ from __future__ import annotations
 import io
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from typing import TypeVar, cast
 
 import polars as pl
@@ -96,17 +97,19 @@ def _timestamp(col: str) -> pl.Expr:
 
 def source_frames(
     session: Session, kinds: Sequence[str], fields: Sequence[str], *, chunk: int = CHUNK
-) -> Iterator[pl.DataFrame]:
+) -> Generator[pl.DataFrame, None, None]:
     """The source records of the given kinds, in id order, one frame per chunk.
 
     The next chunk is read and decoded by a thread of its own while the caller works on this
     one (the database sends, Polars decodes, the caller spills: on two cores these overlap
     instead of taking turns). The session's connection is busy until the frames are all read or
-    the iterator is closed: the caller must not use the session in between."""
+    the iterator is closed: the caller must not use the session in between, and should close the
+    iterator when it stops early or fails (`with closing(source_frames(…)) as frames:`); else the
+    reading thread keeps the connection until the iterator is collected."""
     dtype = pl.Struct({f: pl.String() for f in fields})
     conn = session.connection()  # here: the producer thread only uses the driver's connection
 
-    def decoded() -> Iterator[pl.DataFrame]:
+    def decoded() -> Generator[pl.DataFrame, None, None]:
         for raw in _raw_chunks(conn, kinds, chunk):
             if raw.is_empty():
                 continue
@@ -141,7 +144,7 @@ class _Failed:
 _END = object()
 
 
-def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
     """`items`, produced by a thread of their own up to `depth` ahead of the consumer. An error
     in the producer is raised in the consumer; closing the iterator early stops the producer
     and closes `items` (in the producer's thread, which is the one that used it)."""
@@ -170,7 +173,7 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
             if close is not None:
                 close()
 
-    def consume() -> Iterator[T]:
+    def consume() -> Generator[T, None, None]:
         worker = threading.Thread(target=produce, name="prefetch", daemon=True)
         worker.start()
         try:
@@ -190,7 +193,8 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 
 def source_frame(session: Session, kinds: Sequence[str], fields: Sequence[str]) -> pl.DataFrame:
     """All of them in one frame (for modest sizes; stream `source_frames` at city scale)."""
-    frames = list(source_frames(session, kinds, fields))
+    with closing(source_frames(session, kinds, fields)) as stream:
+        frames = list(stream)
     if not frames:
         empty = {c: t for c, t in _RAW_SCHEMA.items() if c != "values"}
         schema = pl.Schema(

@@ -20,7 +20,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -133,29 +133,31 @@ def _spill(
     """Stream the records of `kinds` to Parquet; keep aside each valid identifier (`ident_ok`)."""
     (root / "records").mkdir()
     chunks, idents, count = [], [], 0
-    for i, frame in enumerate(source_frames(session, kinds, fields, chunk=CHUNK)):
-        compact = frame.select(
-            pl.col("id").alias("record_id"),
-            pl.col("source").cast(pl.Categorical()),
-            pl.col("dataset").cast(pl.Categorical()),
-            pl.col("kind").cast(pl.Categorical()),
-            "as_of",
-            "loaded_at",
-            pl.col("grid_code").cast(pl.Categorical()),
-            bad_fields(pl.col("flags")).alias("bad"),
-            *fields,
-        )
-        count += compact.height
-        idents.append(
-            compact.filter(
-                pl.col(ident).is_not_null()
-                & ~pl.col("bad").list.contains(ident).fill_null(False)
-                & ident_ok
-            ).select("record_id", pl.col(ident).alias("ident"))
-        )
-        path = root / "records" / f"{i:05d}.parquet"
-        compact.write_parquet(path)
-        chunks.append(path)
+    # Closed on any error too: the reading thread holds the connection until then.
+    with closing(source_frames(session, kinds, fields, chunk=CHUNK)) as frames:
+        for i, frame in enumerate(frames):
+            compact = frame.select(
+                pl.col("id").alias("record_id"),
+                pl.col("source").cast(pl.Categorical()),
+                pl.col("dataset").cast(pl.Categorical()),
+                pl.col("kind").cast(pl.Categorical()),
+                "as_of",
+                "loaded_at",
+                pl.col("grid_code").cast(pl.Categorical()),
+                bad_fields(pl.col("flags")).alias("bad"),
+                *fields,
+            )
+            count += compact.height
+            idents.append(
+                compact.filter(
+                    pl.col(ident).is_not_null()
+                    & ~pl.col("bad").list.contains(ident).fill_null(False)
+                    & ident_ok
+                ).select("record_id", pl.col(ident).alias("ident"))
+            )
+            path = root / "records" / f"{i:05d}.parquet"
+            compact.write_parquet(path)
+            chunks.append(path)
     ident_frame = (
         pl.concat(idents)
         if idents

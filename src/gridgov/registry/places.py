@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -116,16 +116,18 @@ def _library_parts(session: Session, root: Path) -> list[Path]:
     first six digits of the village code): an address key, and so a building key, starts with
     its village code, so each county's addresses and buildings are decided apart."""
     written: dict[str, Path] = {}
-    for i, chunk in enumerate(source_frames(session, ["address"], _ADDRESS_FIELDS)):
-        rows = _library_chunk(chunk).with_columns(
-            pl.col("village_code").str.slice(0, 6).alias("_county")
-        )
-        for (county,), part in rows.partition_by(
-            "_county", as_dict=True, include_key=False
-        ).items():
-            folder = written.setdefault(str(county), root / f"county_{county}")
-            folder.mkdir(exist_ok=True)
-            part.write_parquet(folder / f"{i:05d}.parquet")
+    # Closed on any error too: the reading thread holds the connection until then.
+    with closing(source_frames(session, ["address"], _ADDRESS_FIELDS)) as frames:
+        for i, chunk in enumerate(frames):
+            rows = _library_chunk(chunk).with_columns(
+                pl.col("village_code").str.slice(0, 6).alias("_county")
+            )
+            for (county,), part in rows.partition_by(
+                "_county", as_dict=True, include_key=False
+            ).items():
+                folder = written.setdefault(str(county), root / f"county_{county}")
+                folder.mkdir(exist_ok=True)
+                part.write_parquet(folder / f"{i:05d}.parquet")
     return [written[k] for k in sorted(written)]
 
 
@@ -663,13 +665,14 @@ def place_rooms(session: Session, *, now: datetime) -> PlaceStats:
     stats = PlaceStats()
     session.flush()
     stamp = pl.lit(now).dt.convert_time_zone("UTC").alias("updated_at")
-    parts = [
-        chunk.select(
-            "id", "source", "kind", pl.col("address").fill_null(""), "use",
-            pl.col("area").cast(pl.Float64, strict=False), pl.col("cert_no").fill_null(""),
-        )
-        for chunk in source_frames(session, ["room", "tenancy"], _ROOM_FIELDS)
-    ]  # fmt: skip
+    with closing(source_frames(session, ["room", "tenancy"], _ROOM_FIELDS)) as frames:
+        parts = [
+            chunk.select(
+                "id", "source", "kind", pl.col("address").fill_null(""), "use",
+                pl.col("area").cast(pl.Float64, strict=False), pl.col("cert_no").fill_null(""),
+            )
+            for chunk in frames
+        ]  # fmt: skip
     if not parts:
         return stats
     records = pl.concat(parts, how="vertical")
@@ -944,15 +947,16 @@ def link_residents(session: Session, *, now: datetime) -> PlaceStats:
     ).scalar_one()
     with deferred_indexes(session, "person_rooms", int(placed)):
         fields = ("owner_id", "tenant_id", "start_date", "end_date")
-        parts = [
-            chunk.select(
-                "id", "kind",
-                pl.when(bad_fields(pl.col("flags")).list.contains("owner_id").fill_null(False))
-                .then(None).otherwise(pl.col("owner_id")).alias("owner_id"),
-                "tenant_id", "start_date", "end_date",
-            )
-            for chunk in source_frames(session, ["room", "tenancy"], fields)
-        ]  # fmt: skip
+        with closing(source_frames(session, ["room", "tenancy"], fields)) as frames:
+            parts = [
+                chunk.select(
+                    "id", "kind",
+                    pl.when(bad_fields(pl.col("flags")).list.contains("owner_id").fill_null(False))
+                    .then(None).otherwise(pl.col("owner_id")).alias("owner_id"),
+                    "tenant_id", "start_date", "end_date",
+                )
+                for chunk in frames
+            ]  # fmt: skip
         if parts:
             records = pl.concat(parts, how="vertical").join(
                 query_frame(
