@@ -62,10 +62,18 @@ def _peak_mib() -> float:
 
 
 def _rss_mib() -> float:
-    """This process's resident set and its children's (the address parser's workers)."""
+    """This process's resident set and its children's (the address parser's workers). A child
+    still running this process's image (forked, not yet started on its own program) shares this
+    process's pages and is not counted: it would count them twice."""
     pages = 0
+    try:
+        own = Path("/proc/self/cmdline").read_bytes()
+    except OSError:
+        own = b""
     for pid in ("self", *_children()):
         try:
+            if pid != "self" and Path(f"/proc/{pid}/cmdline").read_bytes() == own:
+                continue
             with open(f"/proc/{pid}/statm") as fh:
                 pages += int(fh.read().split()[1])
         except (OSError, IndexError, ValueError):  # a child that just ended
