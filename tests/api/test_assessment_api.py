@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
+import pytest
 from openpyxl import load_workbook
+from tests.conftest import NOW
 from tests.helpers import bearer
 from tests.integration.test_assessment import fixture  # noqa: F401 (a pytest fixture)
 
+from gridgov.core import clock
+
 PARAMS = {"from": "2026-11-02", "to": "2026-11-13"}
+
+
+@pytest.fixture(autouse=True)
+def _clock_at_the_fixture_time() -> Iterator[None]:
+    """The fixture's events are due or not as of its own time (`NOW`, 27 November 2026): one
+    open event's deadline is three days after it. Read against the real clock, these figures
+    changed once that deadline passed (30 November 2026, 10:00 Beijing time)."""
+    clock.freeze(NOW)
+    try:
+        yield
+    finally:
+        clock.freeze(None)
 
 
 def test_api_ranks_the_town_with_hand_computed_scores(client, fixture) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from gridgov.registry.steps import _children, _rss_mib
+from gridgov.registry.steps import _children, _counted_children, _rss_mib
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -35,7 +35,8 @@ def test_a_worker_counts_and_a_bare_fork_does_not() -> None:
         try:
             time.sleep(0.3)
             assert str(pid) in _children()
-            assert _rss_mib() < grown + 50  # not counted a second time
+            assert str(pid) not in _counted_children()  # its pages are the step's own
+            assert str(worker.pid) in _counted_children()
         finally:
             os.waitpid(pid, 0)
     finally:

@@ -62,23 +62,33 @@ def _peak_mib() -> float:
 
 
 def _rss_mib() -> float:
-    """This process's resident set and its children's (the address parser's workers). A child
-    still running this process's image (forked, not yet started on its own program) shares this
-    process's pages and is not counted: it would count them twice."""
+    """This process's resident set and its children's (the address parser's workers)."""
     pages = 0
-    try:
-        own = Path("/proc/self/cmdline").read_bytes()
-    except OSError:
-        own = b""
-    for pid in ("self", *_children()):
+    for pid in ("self", *_counted_children()):
         try:
-            if pid != "self" and Path(f"/proc/{pid}/cmdline").read_bytes() == own:
-                continue
             with open(f"/proc/{pid}/statm") as fh:
                 pages += int(fh.read().split()[1])
         except (OSError, IndexError, ValueError):  # a child that just ended
             continue
     return pages * resource.getpagesize() / 2**20
+
+
+def _counted_children() -> list[str]:
+    """The children whose memory is counted: not one still running this process's image
+    (forked, not yet started on its own program), which shares this process's pages and would
+    count them twice."""
+    try:
+        own = Path("/proc/self/cmdline").read_bytes()
+    except OSError:
+        return []
+    out = []
+    for pid in _children():
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes() != own:
+                out.append(pid)
+        except OSError:  # ended meanwhile
+            continue
+    return out
 
 
 def _children() -> list[str]:
