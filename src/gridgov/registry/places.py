@@ -817,10 +817,6 @@ class Placement:
             return None
         return Placement(session, now)
 
-    @staticmethod
-    def _keys(texts: pl.Expr) -> list[pl.Expr]:
-        return text_keys(texts)
-
     def keep_parsed(self, folder: Path) -> None:
         """Also write each text's matcher address key as it is parsed (`_match_ids`): the persons
         step's matcher reads the golden persons' addresses from there (`parsed_addr`) instead of
@@ -832,7 +828,7 @@ class Placement:
         """Match the texts not matched yet."""
         self._unpark()
         distinct = _distinct_texts(texts).filter(pl.col("text") != "")
-        distinct = distinct.with_columns(self._keys(pl.col("text")))
+        distinct = distinct.with_columns(text_keys(pl.col("text")))
         for known in (self._places, self._unmatched):
             distinct = distinct.join(known, on=["_h1", "_h2"], how="anti")
         if distinct.is_empty():
@@ -868,7 +864,7 @@ class Placement:
         people = updates.select(
             "id",
             pl.col("actual_address").fill_null("").alias("text"),
-            *self._keys(pl.col("actual_address").fill_null("")),
+            *text_keys(pl.col("actual_address").fill_null("")),
         ).filter(pl.col("text") != "")
         placed = people.join(self._places, on=["_h1", "_h2"], how="inner")
         new = (
